@@ -33,16 +33,20 @@ from mis_eval.samples import split_response  # noqa: E402
 from model_adapters.families import get_family  # noqa: E402
 from model_adapters.tiny import build_tiny  # noqa: E402
 
-TINY_PROCESSOR_KWARGS = {"qwen2_vl": {"min_pixels": 4 * 28 * 28, "max_pixels": 16 * 28 * 28},
-                         "idefics3": {"size": {"longest_edge": 56}}}
+TINY_PROCESSOR_KWARGS = {
+    "qwen2_vl": {"min_pixels": 4 * 28 * 28, "max_pixels": 16 * 28 * 28},
+    "idefics3": {"size": {"longest_edge": 56}},
+}
 
 
 def records(n: int, size: int) -> list[dict[str, Any]]:
     """MIS-shaped records: a question and two images of varied sizes."""
     out = []
     for i in range(n):
-        imgs = [Image.new("RGB", (size + 7 * (i % 5), size), (40 * i % 256, 80, 120)),
-                Image.new("RGB", (size, size + 5 * (i % 3)), (200, 30 * i % 256, 60))]
+        imgs = [
+            Image.new("RGB", (size + 7 * (i % 5), size), (40 * i % 256, 80, 120)),
+            Image.new("RGB", (size, size + 5 * (i % 3)), (200, 30 * i % 256, 60)),
+        ]
         question = f"How could the two objects be combined? Case {i}. " * (1 + i % 3)
         out.append({"question": question, "images": imgs})
     return out
@@ -50,9 +54,15 @@ def records(n: int, size: int) -> list[dict[str, Any]]:
 
 def instances(docs: list[dict[str, Any]], max_new_tokens: int) -> list[Instance]:
     gen = {"max_new_tokens": max_new_tokens, "temperature": 0, "do_sample": False, "until": []}
-    return [Instance(request_type="generate_until", idx=0,
-                     arguments=(d["question"], dict(gen), lambda doc: doc["images"], i, "bench", "test"),
-                     metadata={"task": "bench", "doc_id": i, "repeats": 1}) for i, d in enumerate(docs)]
+    return [
+        Instance(
+            request_type="generate_until",
+            idx=0,
+            arguments=(d["question"], dict(gen), lambda doc: doc["images"], i, "bench", "test"),
+            metadata={"task": "bench", "doc_id": i, "repeats": 1},
+        )
+        for i, d in enumerate(docs)
+    ]
 
 
 def timed(model: Any, docs: list[dict[str, Any]], max_new_tokens: int) -> tuple[list[str], float]:
@@ -85,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=56)
     p.add_argument("--model-args", default="{}", help="JSON of extra model args for both paths")
     p.add_argument("--repeat", type=int, default=3, help="alternating rounds of both paths; medians reported")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (on a shared CPU, oversubscribed threads make timings noise)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (on a shared CPU, oversubscribed threads make timings noise)",
+    )
     a = p.parse_args(argv)
     if a.threads:
         import torch
@@ -123,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
 
     failed = sum(split_response(t)[1] is not None for t in out_b + out_1)
     same = sum(x == y for x, y in zip(out_b, out_1, strict=False))
-    print(f"model {pretrained} ({family.name}), {a.max_new_tokens} new tokens max, 2 images per request, "
-          f"torch threads {a.threads or 'default'}, median of {a.repeat if a.backend == 'hf' else 1}")
+    print(
+        f"model {pretrained} ({family.name}), {a.max_new_tokens} new tokens max, 2 images per request, "
+        f"torch threads {a.threads or 'default'}, median of {a.repeat if a.backend == 'hf' else 1}"
+    )
     print(line("one-at-a-time (hf, batch 1)", len(base_docs), t_1, tok_1))
     batch = a.batch_size if a.backend == "hf" else "all"
     print(line(f"batched ({a.backend}, batch {batch})", len(docs), t_b, tok_b))

@@ -67,13 +67,27 @@ class MultiImageModel(lmms):
 
     family_name: ClassVar[str | None] = None
 
-    def __init__(self, pretrained: str | None = None, family: str | None = None, backend: str = "auto",
-                 batch_size: int | str = 8, max_new_tokens: int | None = None, max_images: int | None = None,
-                 max_model_len: int | None = None, dtype: str = "auto", device: str | None = None,
-                 tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.9,
-                 chunk_size: int | None = None, processor_kwargs: Any = None,
-                 trust_remote_code: bool | None = None, seed: int = 0, max_batch_size: int | None = None,
-                 cache: str | None = None, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        pretrained: str | None = None,
+        family: str | None = None,
+        backend: str = "auto",
+        batch_size: int | str = 8,
+        max_new_tokens: int | None = None,
+        max_images: int | None = None,
+        max_model_len: int | None = None,
+        dtype: str = "auto",
+        device: str | None = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        chunk_size: int | None = None,
+        processor_kwargs: Any = None,
+        trust_remote_code: bool | None = None,
+        seed: int = 0,
+        max_batch_size: int | None = None,
+        cache: str | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
         super().__init__()
         self.family = self._resolve_family(family, pretrained)
         self.pretrained = str(pretrained or self.family.default_checkpoint)
@@ -81,7 +95,8 @@ class MultiImageModel(lmms):
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens else None
         remote = self.family.trust_remote_code if trust_remote_code is None else bool(trust_remote_code)
         common: dict[str, Any] = dict(
-            trust_remote_code=remote, max_images=int(max_images) if max_images else None,
+            trust_remote_code=remote,
+            max_images=int(max_images) if max_images else None,
             processor_kwargs=parse_json_arg("processor_kwargs", processor_kwargs),
         )
         extra: dict[str, Any] = {}
@@ -91,21 +106,39 @@ class MultiImageModel(lmms):
             from model_adapters.backend_hf import HFBackend
 
             self.backend: Any = HFBackend(
-                self.family, self.pretrained, batch_size=parse_batch_size(batch_size), device=device,
-                dtype=dtype, max_model_len=max_model_len, **common,
+                self.family,
+                self.pretrained,
+                batch_size=parse_batch_size(batch_size),
+                device=device,
+                dtype=dtype,
+                max_model_len=max_model_len,
+                **common,
             )
         else:
             from model_adapters.backend_vllm import VLLMBackend
 
-            extra = {k: parse_json_arg(k, v) if isinstance(v, str) and v.strip().startswith("{") else v
-                     for k, v in engine_kwargs.items()}
+            extra = {
+                k: parse_json_arg(k, v) if isinstance(v, str) and v.strip().startswith("{") else v
+                for k, v in engine_kwargs.items()
+            }
             self.backend = VLLMBackend(
-                self.family, self.pretrained, tensor_parallel_size=int(tensor_parallel_size),
-                max_model_len=max_model_len, dtype=dtype,
-                gpu_memory_utilization=float(gpu_memory_utilization), seed=int(seed), extra=extra, **common,
+                self.family,
+                self.pretrained,
+                tensor_parallel_size=int(tensor_parallel_size),
+                max_model_len=max_model_len,
+                dtype=dtype,
+                gpu_memory_utilization=float(gpu_memory_utilization),
+                seed=int(seed),
+                extra=extra,
+                **common,
             )
-        self.cache = self._open_cache(cache, dtype=dtype, extra=extra, seed=int(seed),
-                                      processor_kwargs=common["processor_kwargs"]) if cache else None
+        self.cache = (
+            self._open_cache(
+                cache, dtype=dtype, extra=extra, seed=int(seed), processor_kwargs=common["processor_kwargs"]
+            )
+            if cache
+            else None
+        )
         # Requests whose images are held in memory at once: a batch for transformers; for vLLM enough
         # to keep continuous batching busy while bounding host memory for the decoded images.
         self.chunk_size = int(chunk_size or (self.backend.batch_size if self.backend_name == "hf" else 512))
@@ -115,20 +148,25 @@ class MultiImageModel(lmms):
             self.accelerator = Accelerator()
             self._rank, self._world_size = self.accelerator.process_index, self.accelerator.num_processes
 
-    def _open_cache(self, path: str, *, dtype: str, extra: dict[str, Any], seed: int,
-                    processor_kwargs: dict[str, Any]) -> ResponseCache:
+    def _open_cache(
+        self, path: str, *, dtype: str, extra: dict[str, Any], seed: int, processor_kwargs: dict[str, Any]
+    ) -> ResponseCache:
         """Keyed on what changes an answer besides the request: checkpoint, family, backend, dtype,
         image processing, extra vLLM engine args, the sampling seed. Resource knobs (batch_size,
         chunk_size, tensor_parallel_size, gpu_memory_utilization, max_model_len, max_images, device) are
         left out, so a run that crashed for memory resumes with smaller ones."""
         if getattr(self.backend, "lockstep", False) and self.backend.max_images is None:
-            raise ValueError("cache= under a multi-process vLLM launch needs max_images=N: every rank must "
-                             "build the same engine even when the cache skips its first batch")
+            raise ValueError(
+                "cache= under a multi-process vLLM launch needs max_images=N: every rank must "
+                "build the same engine even when the cache skips its first batch"
+            )
         family = self.family
         defaults = family.hf_processor_kwargs if self.backend_name == "hf" else family.mm_processor_kwargs
         identity: dict[str, Any] = {
-            "family": self.family.name, "checkpoint": resolve_checkpoint(self.pretrained),
-            "backend": self.backend_name, "dtype": str(dtype),
+            "family": self.family.name,
+            "checkpoint": resolve_checkpoint(self.pretrained),
+            "backend": self.backend_name,
+            "dtype": str(dtype),
             "processor_kwargs": {**defaults, **processor_kwargs},
         }
         if self.backend_name == "vllm":
@@ -202,8 +240,13 @@ class MultiImageModel(lmms):
             bar.set_postfix(counts, refresh=False)
         bar.close()
         if self.cache is not None:
-            log.info("%s: %d generated, %d from the cache, %d failed", desc, counts["generated"],
-                     counts["cached"], counts["failed"])
+            log.info(
+                "%s: %d generated, %d from the cache, %d failed",
+                desc,
+                counts["generated"],
+                counts["cached"],
+                counts["failed"],
+            )
         return results
 
     def generate_until_multi_round(self, requests: list[Any]) -> list[str]:

@@ -44,10 +44,19 @@ class HFBackend:
     name = "hf"
     lockstep = False  # each process generates on its own
 
-    def __init__(self, family: Family, path: str, *, batch_size: int = 8, device: str | None = None,
-                 dtype: str | None = "auto", max_model_len: int | None = None,
-                 trust_remote_code: bool = False, processor_kwargs: dict[str, Any] | None = None,
-                 max_images: int | None = None) -> None:
+    def __init__(
+        self,
+        family: Family,
+        path: str,
+        *,
+        batch_size: int = 8,
+        device: str | None = None,
+        dtype: str | None = "auto",
+        max_model_len: int | None = None,
+        trust_remote_code: bool = False,
+        processor_kwargs: dict[str, Any] | None = None,
+        max_images: int | None = None,
+    ) -> None:
         import transformers
 
         if not family.supports_hf:
@@ -65,8 +74,11 @@ class HFBackend:
         self.batch_size = max(1, int(batch_size))
         self.device = resolve_device(device)
         model_cls = getattr(transformers, family.hf_model)
-        self.model = model_cls.from_pretrained(path, dtype=resolve_dtype(dtype),
-                                               trust_remote_code=trust_remote_code).to(self.device).eval()
+        self.model = (
+            model_cls.from_pretrained(path, dtype=resolve_dtype(dtype), trust_remote_code=trust_remote_code)
+            .to(self.device)
+            .eval()
+        )
         self.context = int(max_model_len or _context_length(self.model.config))
         self._probe(max_images or 2)
 
@@ -87,8 +99,13 @@ class HFBackend:
     def _encode(self, prompts: list[str], images: list[list[Image.Image]]) -> Any:
         bos = str(getattr(self.tokenizer, "bos_token", None) or "")
         has_bos = bool(bos) and all(p.startswith(bos) for p in prompts)  # the layout wrote it already
-        return self.processor(text=prompts, images=images if any(images) else None, padding=True,
-                              return_tensors="pt", add_special_tokens=not has_bos)
+        return self.processor(
+            text=prompts,
+            images=images if any(images) else None,
+            padding=True,
+            return_tensors="pt",
+            add_special_tokens=not has_bos,
+        )
 
     def generate(self, batch: Sequence[GenRequest]) -> list[str]:
         out: list[str] = [""] * len(batch)
@@ -109,8 +126,10 @@ class HFBackend:
         if any(too_long):  # record those, run the others
             fits = [r for r, bad in zip(reqs, too_long, strict=True) if not bad]
             texts = iter(self._generate(fits, params) if fits else [])
-            return [self._too_long(r, n) if bad else next(texts)
-                    for r, n, bad in zip(reqs, lengths, too_long, strict=True)]
+            return [
+                self._too_long(r, n) if bad else next(texts)
+                for r, n, bad in zip(reqs, lengths, too_long, strict=True)
+            ]
         inputs = inputs.to(self.model.device)
         if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
@@ -121,13 +140,15 @@ class HFBackend:
             sampling.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         with torch.inference_mode():
             generated = self.model.generate(**inputs, max_new_tokens=params.max_new_tokens, **sampling)
-        new_tokens = generated[:, inputs["input_ids"].shape[1]:]
+        new_tokens = generated[:, inputs["input_ids"].shape[1] :]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return [params.truncate(t).strip() for t in texts]
 
     def _too_long(self, req: GenRequest, n_tokens: int) -> str:
-        reason = (f"{req.key}: prompt of {n_tokens} tokens (text + {len(req.images)} images) does not fit "
-                  f"the context of {self.context} tokens; raise max_model_len or lower the image resolution")
+        reason = (
+            f"{req.key}: prompt of {n_tokens} tokens (text + {len(req.images)} images) does not fit "
+            f"the context of {self.context} tokens; raise max_model_len or lower the image resolution"
+        )
         log.warning(reason)
         return mark_failed(reason)
 

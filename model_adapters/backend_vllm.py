@@ -33,11 +33,21 @@ def import_vllm() -> Any:
     return vllm
 
 
-def engine_args(family: Family, path: str, *, max_images: int, tensor_parallel_size: int = 1,
-                max_model_len: int | None = None, dtype: str = "auto", gpu_memory_utilization: float = 0.9,
-                trust_remote_code: bool = False, seed: int = 0,
-                processor_kwargs: dict[str, Any] | None = None, world_size: int = 1,
-                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def engine_args(
+    family: Family,
+    path: str,
+    *,
+    max_images: int,
+    tensor_parallel_size: int = 1,
+    max_model_len: int | None = None,
+    dtype: str = "auto",
+    gpu_memory_utilization: float = 0.9,
+    trust_remote_code: bool = False,
+    seed: int = 0,
+    processor_kwargs: dict[str, Any] | None = None,
+    world_size: int = 1,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Keyword arguments of `vllm.LLM(...)`."""
     args: dict[str, Any] = {
         "model": path,
@@ -56,8 +66,10 @@ def engine_args(family: Family, path: str, *, max_images: int, tensor_parallel_s
         args["mm_processor_kwargs"] = mm
     if world_size > 1:  # accelerate launch / torchrun: each process is one engine rank
         if world_size % args["tensor_parallel_size"]:
-            raise ValueError(f"{world_size} processes cannot form replicas of tensor_parallel_size "
-                             f"{args['tensor_parallel_size']}")
+            raise ValueError(
+                f"{world_size} processes cannot form replicas of tensor_parallel_size "
+                f"{args['tensor_parallel_size']}"
+            )
         args["distributed_executor_backend"] = "external_launcher"
         args["data_parallel_size"] = world_size // args["tensor_parallel_size"]
     args.update(extra or {})
@@ -87,9 +99,16 @@ def prompt_input(req: GenRequest) -> dict[str, Any]:
 class VLLMBackend:
     name = "vllm"
 
-    def __init__(self, family: Family, path: str, *, max_images: int | None = None,
-                 trust_remote_code: bool = False, processor_kwargs: dict[str, Any] | None = None,
-                 **engine_options: Any) -> None:
+    def __init__(
+        self,
+        family: Family,
+        path: str,
+        *,
+        max_images: int | None = None,
+        trust_remote_code: bool = False,
+        processor_kwargs: dict[str, Any] | None = None,
+        **engine_options: Any,
+    ) -> None:
         import_vllm()
         self.family, self.path = family, path
         self.max_images = max_images
@@ -103,8 +122,9 @@ class VLLMBackend:
         # vLLM runs the model's processor itself; here only the prompt text is rendered.
         processor = None
         if family.layout.needs_template_owner:
-            processor = load_processor(family, path, trust_remote_code,
-                                       tokenizer_only=not isinstance(family.layout, ChatLayout))
+            processor = load_processor(
+                family, path, trust_remote_code, tokenizer_only=not isinstance(family.layout, ChatLayout)
+            )
         self.template_owner = family.layout.template_owner(processor) if processor is not None else None
         self.image_token: str | None = None
         tokenizer = getattr(processor, "tokenizer", processor)
@@ -118,10 +138,15 @@ class VLLMBackend:
             if self.max_images is None:
                 self.max_images = max((len(r.images) for r in batch), default=1) or 1
                 log.info("limit_mm_per_prompt image=%d, from the task's first batch", self.max_images)
-            args = engine_args(self.family, self.path, max_images=self.max_images,
-                               trust_remote_code=self.trust_remote_code,
-                               processor_kwargs=self.processor_kwargs, world_size=self.world_size,
-                               **self.engine_options)
+            args = engine_args(
+                self.family,
+                self.path,
+                max_images=self.max_images,
+                trust_remote_code=self.trust_remote_code,
+                processor_kwargs=self.processor_kwargs,
+                world_size=self.world_size,
+                **self.engine_options,
+            )
             self._llm = vllm.LLM(**args)
             self._tp_group = _tensor_parallel_group() if self.world_size > 1 else None
         return self._llm
@@ -130,13 +155,19 @@ class VLLMBackend:
         llm = self.engine(batch)
         limit = self.max_images or 1
         out: list[str] = [
-            mark_failed(f"{r.key}: {len(r.images)} images, but the engine was built for at most {limit} "
-                        "(max_images=)") if len(r.images) > limit else ""
+            mark_failed(
+                f"{r.key}: {len(r.images)} images, but the engine was built for at most {limit} (max_images=)"
+            )
+            if len(r.images) > limit
+            else ""
             for r in batch
         ]
         fits = [i for i, r in enumerate(batch) if len(r.images) <= limit]
-        texts = _synced(self._tp_group, [batch[i] for i in fits],
-                        lambda reqs: isolate(reqs, lambda rs: self._generate(llm, rs)))
+        texts = _synced(
+            self._tp_group,
+            [batch[i] for i in fits],
+            lambda reqs: isolate(reqs, lambda rs: self._generate(llm, rs)),
+        )
         for i, text in zip(fits, texts, strict=True):
             out[i] = text
         return out
@@ -178,4 +209,4 @@ def _synced(tp_group: Any, reqs: list[GenRequest], run: Any) -> list[str]:
     merged = [r for shard in shards for r in shard]
     texts = list(run(merged)) if merged else []
     start = sum(len(s) for s in shards[: tp_group.rank_in_group])
-    return texts[start:start + len(reqs)]
+    return texts[start : start + len(reqs)]

@@ -60,7 +60,7 @@ def longest_first(contexts: Sequence[str]) -> list[int]:
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     size = max(1, int(size))
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def by_params(batch: Sequence[GenRequest]) -> dict[GenParams, list[int]]:

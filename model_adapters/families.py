@@ -34,7 +34,13 @@ class Family:
 
 _FAMILIES: dict[str, Family] = {}
 FAMILY_MODULES = (
-    "qwen2_vl", "internvl2_5", "phi3_5_v", "idefics3", "llava_onevision", "llava_interleave", "deepseek_vl2",
+    "qwen2_vl",
+    "internvl2_5",
+    "phi3_5_v",
+    "idefics3",
+    "llava_onevision",
+    "llava_interleave",
+    "deepseek_vl2",
 )
 
 

@@ -31,8 +31,9 @@ def images_only_processor(proc_cls: Any) -> Any:
     return ImagesOnly
 
 
-def load_processor(family: Family, path: str, trust_remote_code: bool, tokenizer_only: bool = False,
-                   **kwargs: Any) -> Any:
+def load_processor(
+    family: Family, path: str, trust_remote_code: bool, tokenizer_only: bool = False, **kwargs: Any
+) -> Any:
     """The checkpoint's processor; its tokenizer alone when that is all the prompt needs."""
     import transformers
 

@@ -50,8 +50,9 @@ class RawLayout(ContentLayout):
 
     template: str = "{content}"
 
-    def render(self, question: str, n_images: int, owner: TemplateOwner | None = None,
-               image_token: str | None = None) -> str:
+    def render(
+        self, question: str, n_images: int, owner: TemplateOwner | None = None, image_token: str | None = None
+    ) -> str:
         return self.template.format(content=self.content(question, n_images, image_token))
 
 
@@ -59,8 +60,9 @@ class RawLayout(ContentLayout):
 class TextChatLayout(ContentLayout):
     needs_template_owner = True
 
-    def render(self, question: str, n_images: int, owner: TemplateOwner | None = None,
-               image_token: str | None = None) -> str:
+    def render(
+        self, question: str, n_images: int, owner: TemplateOwner | None = None, image_token: str | None = None
+    ) -> str:
         messages = [{"role": "user", "content": self.content(question, n_images, image_token)}]
         return _apply(owner, messages)
 
@@ -73,8 +75,9 @@ class ChatLayout:
     def template_owner(self, processor: Any) -> Any:
         return processor
 
-    def render(self, question: str, n_images: int, owner: TemplateOwner | None = None,
-               image_token: str | None = None) -> str:
+    def render(
+        self, question: str, n_images: int, owner: TemplateOwner | None = None, image_token: str | None = None
+    ) -> str:
         items: list[dict[str, str]] = [{"type": "image"} for _ in range(n_images)]
         items.append({"type": "text", "text": question})
         return _apply(owner, [{"role": "user", "content": items}])

@@ -30,8 +30,10 @@ def _to_rgb(visual: Any, position: int) -> Image.Image:
     elif isinstance(visual, dict) and visual.get("path"):
         image = Image.open(visual["path"])
     else:
-        raise TypeError(f"visual {position} is a {type(visual).__name__}, not an image "
-                        "(videos and audio are not supported)")
+        raise TypeError(
+            f"visual {position} is a {type(visual).__name__}, not an image "
+            "(videos and audio are not supported)"
+        )
     return image if image.mode == "RGB" else image.convert("RGB")
 
 

@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 OPENAI_URL = "https://api.openai.com/v1"
 
 
-def build_messages(question: str, data_urls: list[str], detail: str | None = None,
-                   text_first: bool = False) -> list[dict[str, Any]]:
+def build_messages(
+    question: str, data_urls: list[str], detail: str | None = None, text_first: bool = False
+) -> list[dict[str, Any]]:
     images: list[dict[str, Any]] = [
         {"type": "image_url", "image_url": {"url": url, **({"detail": detail} if detail else {})}}
         for url in data_urls
@@ -42,10 +43,15 @@ def build_messages(question: str, data_urls: list[str], detail: str | None = Non
     return [{"role": "user", "content": [text, *images] if text_first else [*images, text]}]
 
 
-def request_body(model: str, messages: list[dict[str, Any]], params: GenParams,
-                 max_tokens_param: str = "max_tokens") -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "messages": messages, max_tokens_param: params.max_new_tokens,
-                            "temperature": params.temperature}
+def request_body(
+    model: str, messages: list[dict[str, Any]], params: GenParams, max_tokens_param: str = "max_tokens"
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        max_tokens_param: params.max_new_tokens,
+        "temperature": params.temperature,
+    }
     if not params.greedy:
         body["top_p"] = params.top_p
     if params.stop:
@@ -54,14 +60,30 @@ def request_body(model: str, messages: list[dict[str, Any]], params: GenParams,
 
 
 class MisOpenAI(lmms):
-    def __init__(self, model: str | None = None, base_url: str | None = None,
-                 api_key_env: str = "OPENAI_API_KEY", api_key: str | None = None, num_concurrent: int = 16,
-                 max_retries: int = 6, backoff: float = 1.0, max_wait: float = 60.0, timeout: float = 120.0,
-                 image_format: str = "png", image_detail: str | None = None, rpm: float | None = None,
-                 max_tokens_param: str = "max_tokens", text_first: bool = False,
-                 max_new_tokens: int | None = None, cache: str | None = None,
-                 model_version: str | None = None, batch_size: Any = None, max_batch_size: Any = None,
-                 device: Any = None, **unknown: Any) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        api_key: str | None = None,
+        num_concurrent: int = 16,
+        max_retries: int = 6,
+        backoff: float = 1.0,
+        max_wait: float = 60.0,
+        timeout: float = 120.0,
+        image_format: str = "png",
+        image_detail: str | None = None,
+        rpm: float | None = None,
+        max_tokens_param: str = "max_tokens",
+        text_first: bool = False,
+        max_new_tokens: int | None = None,
+        cache: str | None = None,
+        model_version: str | None = None,
+        batch_size: Any = None,
+        max_batch_size: Any = None,
+        device: Any = None,
+        **unknown: Any,
+    ) -> None:
         super().__init__()
         if unknown:
             raise ValueError(f"unknown model args for mis_openai: {', '.join(sorted(unknown))}")
@@ -93,8 +115,13 @@ class MisOpenAI(lmms):
             bar.close()
         failed = [r for r in results if isinstance(r, Failure)]
         if failed:
-            log.warning("%d of %d requests to %s finally failed; first: %s", len(failed), len(reqs),
-                        self.model, failed[0].reason)
+            log.warning(
+                "%d of %d requests to %s finally failed; first: %s",
+                len(failed),
+                len(reqs),
+                self.model,
+                failed[0].reason,
+            )
         return [mark_failed(r.reason) if isinstance(r, Failure) else r for r in results]
 
     async def _run_all(self, reqs: list[TaskRequest], tick: Any) -> list[str | Failure]:
@@ -105,8 +132,9 @@ class MisOpenAI(lmms):
             from aiolimiter import AsyncLimiter
 
             limiter = AsyncLimiter(self.rpm, 60)
-        async with openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0,
-                                      timeout=self.timeout) as client:
+        async with openai.AsyncOpenAI(
+            api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout
+        ) as client:
             jobs = [lambda r=r: self._one(client, r, limiter) for r in reqs]
             return await bounded(jobs, self.num_concurrent, on_done=lambda: tick(1))
 

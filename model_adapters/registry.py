@@ -25,5 +25,7 @@ MODELS: dict[str, tuple[str, tuple[str, ...]]] = {
 def manifests() -> list[Any]:
     from lmms_eval.models.registry_v2 import ModelManifest
 
-    return [ModelManifest(model_id=mid, simple_class_path=path, aliases=aliases)
-            for mid, (path, aliases) in MODELS.items()]
+    return [
+        ModelManifest(model_id=mid, simple_class_path=path, aliases=aliases)
+        for mid, (path, aliases) in MODELS.items()
+    ]

@@ -36,8 +36,11 @@ def image_digest(image: Image.Image) -> str:
 
 def generation_body(req: GenRequest) -> dict[str, Any]:
     """What a local model sees of one request: the rendered prompt, its images in order, the settings."""
-    return {"prompt": req.prompt, "images": [image_digest(i) for i in req.images],
-            "params": dataclasses.asdict(req.params)}
+    return {
+        "prompt": req.prompt,
+        "images": [image_digest(i) for i in req.images],
+        "params": dataclasses.asdict(req.params),
+    }
 
 
 class ResponseCache:
@@ -82,7 +85,7 @@ class ResponseCache:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 while data:
-                    data = data[os.write(fd, data):]
+                    data = data[os.write(fd, data) :]
             finally:
                 os.close(fd)
         return len(lines)

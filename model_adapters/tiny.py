@@ -46,8 +46,9 @@ CHATML_TEXT_TEMPLATE = (
 )
 
 
-def _tokenizer(specials: list[str], eos: str, pad: str, bos: str | None = None, template: str | None = None,
-               **named: str) -> Any:
+def _tokenizer(
+    specials: list[str], eos: str, pad: str, bos: str | None = None, template: str | None = None, **named: str
+) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -72,9 +73,18 @@ def _ids(tok: Any, *names: str) -> list[int]:
 def _text_config(tok: Any, eos: str, pad: str, **extra: Any) -> dict[str, Any]:
     eos_id, pad_id = _ids(tok, eos, pad)
     return dict(
-        vocab_size=len(tok), hidden_size=WIDTH, intermediate_size=2 * WIDTH, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-        eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=None, initializer_range=INIT, **extra,
+        vocab_size=len(tok),
+        hidden_size=WIDTH,
+        intermediate_size=2 * WIDTH,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        eos_token_id=eos_id,
+        pad_token_id=pad_id,
+        bos_token_id=None,
+        initializer_range=INIT,
+        **extra,
     )
 
 
@@ -92,17 +102,37 @@ def _qwen2_vl(out: Path) -> Path:
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                "<|image_pad|>", "<|video_pad|>"]
+    specials = [
+        "<|endoftext|>",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|vision_start|>",
+        "<|vision_end|>",
+        "<|image_pad|>",
+        "<|video_pad|>",
+    ]
     tok = _tokenizer(specials, eos="<|im_end|>", pad="<|endoftext|>")
-    image_pad, video_pad, v_start, v_end = _ids(tok, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>",
-                                                  "<|vision_end|>")
+    image_pad, video_pad, v_start, v_end = _ids(
+        tok, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"
+    )
     config = Qwen2VLConfig(
-        text_config=_text_config(tok, "<|im_end|>", "<|endoftext|>",
-                                 rope_scaling={"type": "mrope", "mrope_section": [4, 6, 6]}),
-        vision_config=dict(depth=2, embed_dim=64, hidden_size=WIDTH, num_heads=4, mlp_ratio=2, patch_size=14,
-                           spatial_merge_size=2, temporal_patch_size=2, initializer_range=INIT),
-        image_token_id=image_pad, video_token_id=video_pad, vision_start_token_id=v_start,
+        text_config=_text_config(
+            tok, "<|im_end|>", "<|endoftext|>", rope_scaling={"type": "mrope", "mrope_section": [4, 6, 6]}
+        ),
+        vision_config=dict(
+            depth=2,
+            embed_dim=64,
+            hidden_size=WIDTH,
+            num_heads=4,
+            mlp_ratio=2,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            initializer_range=INIT,
+        ),
+        image_token_id=image_pad,
+        video_token_id=video_pad,
+        vision_start_token_id=v_start,
         vision_end_token_id=v_end,
     )
     pixels = {"shortest_edge": 4 * 28 * 28, "longest_edge": 16 * 28 * 28}  # min/max pixels
@@ -114,8 +144,16 @@ def _qwen2_vl(out: Path) -> Path:
 
 
 def _siglip_config(image_size: int) -> dict[str, Any]:
-    return dict(model_type="siglip_vision_model", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                num_attention_heads=4, image_size=image_size, patch_size=14, initializer_range=INIT)
+    return dict(
+        model_type="siglip_vision_model",
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=image_size,
+        patch_size=14,
+        initializer_range=INIT,
+    )
 
 
 def _llava_onevision(out: Path) -> Path:
@@ -133,16 +171,23 @@ def _llava_onevision(out: Path) -> Path:
     image_id, video_id = _ids(tok, "<image>", "<video>")
     pinpoints = [[28, 28], [28, 56], [56, 28], [56, 56]]
     config = LlavaOnevisionConfig(
-        vision_config=_siglip_config(28), text_config=dict(model_type="qwen2", **_text_config(
-            tok, "<|im_end|>", "<|endoftext|>")),
-        image_token_index=image_id, video_token_index=video_id, image_grid_pinpoints=pinpoints,
-        vision_feature_select_strategy="full", vision_aspect_ratio="anyres_max_9",
+        vision_config=_siglip_config(28),
+        text_config=dict(model_type="qwen2", **_text_config(tok, "<|im_end|>", "<|endoftext|>")),
+        image_token_index=image_id,
+        video_token_index=video_id,
+        image_grid_pinpoints=pinpoints,
+        vision_feature_select_strategy="full",
+        vision_aspect_ratio="anyres_max_9",
     )
-    image_processor = LlavaOnevisionImageProcessorPil(size={"height": 28, "width": 28},
-                                                      image_grid_pinpoints=pinpoints)
+    image_processor = LlavaOnevisionImageProcessorPil(
+        size={"height": 28, "width": 28}, image_grid_pinpoints=pinpoints
+    )
     processor = images_only_processor(LlavaOnevisionProcessor)(
-        image_processor=image_processor, tokenizer=tok, num_image_tokens=4,
-        vision_feature_select_strategy="full", chat_template=LLAVA_OV_TEMPLATE,
+        image_processor=image_processor,
+        tokenizer=tok,
+        num_image_tokens=4,
+        vision_feature_select_strategy="full",
+        chat_template=LLAVA_OV_TEMPLATE,
     )
     model = LlavaOnevisionForConditionalGeneration(config)
     return _save(model, processor, tok, "<|im_end|>", "<|endoftext|>", out)
@@ -156,13 +201,20 @@ def _llava_interleave(out: Path) -> Path:
     tok = _tokenizer(specials, eos="<|im_end|>", pad="<|endoftext|>")
     (image_id,) = _ids(tok, "<image>")
     config = LlavaConfig(
-        vision_config=_siglip_config(28), text_config=dict(model_type="qwen2", **_text_config(
-            tok, "<|im_end|>", "<|endoftext|>")),
-        image_token_index=image_id, vision_feature_select_strategy="full", vision_feature_layer=-1,
+        vision_config=_siglip_config(28),
+        text_config=dict(model_type="qwen2", **_text_config(tok, "<|im_end|>", "<|endoftext|>")),
+        image_token_index=image_id,
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,
     )
     image_processor = SiglipImageProcessorPil(size={"height": 28, "width": 28})
-    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tok, patch_size=14,
-                               vision_feature_select_strategy="full", num_additional_image_tokens=0)
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tok,
+        patch_size=14,
+        vision_feature_select_strategy="full",
+        num_additional_image_tokens=0,
+    )
     return _save(LlavaForConditionalGeneration(config), processor, tok, "<|im_end|>", "<|endoftext|>", out)
 
 
@@ -171,18 +223,34 @@ def _idefics3(out: Path) -> Path:
     from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
     rows = [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
-    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<end_of_utterance>", "<image>",
-                "<fake_token_around_image>", "<global-img>", *rows]
+    specials = [
+        "<|begin_of_text|>",
+        "<|end_of_text|>",
+        "<end_of_utterance>",
+        "<image>",
+        "<fake_token_around_image>",
+        "<global-img>",
+        *rows,
+    ]
     tok = _tokenizer(specials, eos="<end_of_utterance>", pad="<|end_of_text|>", bos="<|begin_of_text|>")
     (image_id,) = _ids(tok, "<image>")
     config = Idefics3Config(
-        vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                           image_size=28, patch_size=14, initializer_range=INIT),
+        vision_config=dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=28,
+            patch_size=14,
+            initializer_range=INIT,
+        ),
         text_config=dict(model_type="llama", **_text_config(tok, "<end_of_utterance>", "<|end_of_text|>")),
-        image_token_id=image_id, scale_factor=2,
+        image_token_id=image_id,
+        scale_factor=2,
     )
-    image_processor = Idefics3ImageProcessorPil(size={"longest_edge": 56},
-                                                max_image_size={"longest_edge": 28})
+    image_processor = Idefics3ImageProcessorPil(
+        size={"longest_edge": 56}, max_image_size={"longest_edge": 28}
+    )
     processor = Idefics3Processor(image_processor=image_processor, tokenizer=tok, image_seq_len=1)
     model = Idefics3ForConditionalGeneration(config)
     return _save(model, processor, tok, "<end_of_utterance>", "<|end_of_text|>", out)
@@ -215,18 +283,35 @@ def _internvl(out: Path) -> Path:
     from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>"]
-    tok = _tokenizer(specials, eos="<|im_end|>", pad="<|endoftext|>", template=CHATML_TEXT_TEMPLATE,
-                     start_image_token="<img>", end_image_token="</img>", context_image_token="<IMG_CONTEXT>",
-                     video_token="<video>")
+    tok = _tokenizer(
+        specials,
+        eos="<|im_end|>",
+        pad="<|endoftext|>",
+        template=CHATML_TEXT_TEMPLATE,
+        start_image_token="<img>",
+        end_image_token="</img>",
+        context_image_token="<IMG_CONTEXT>",
+        video_token="<video>",
+    )
     (image_id,) = _ids(tok, "<IMG_CONTEXT>")
     config = InternVLConfig(
-        vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                           image_size=[28, 28], patch_size=[14, 14], initializer_range=INIT),
+        vision_config=dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=[28, 28],
+            patch_size=[14, 14],
+            initializer_range=INIT,
+        ),
         text_config=dict(model_type="qwen2", **_text_config(tok, "<|im_end|>", "<|endoftext|>")),
-        image_token_id=image_id, image_seq_length=1, downsample_ratio=0.5,
+        image_token_id=image_id,
+        image_seq_length=1,
+        downsample_ratio=0.5,
     )
-    image_processor = GotOcr2ImageProcessorPil(size={"height": 28, "width": 28}, crop_to_patches=True,
-                                               min_patches=1, max_patches=2)
+    image_processor = GotOcr2ImageProcessorPil(
+        size={"height": 28, "width": 28}, crop_to_patches=True, min_patches=1, max_patches=2
+    )
     processor = images_only_processor(InternVLProcessor)(
         image_processor=image_processor, tokenizer=tok, image_seq_length=1, chat_template=CHATML_TEXT_TEMPLATE
     )

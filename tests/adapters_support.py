@@ -44,8 +44,9 @@ def image(width: int, height: int, colour: tuple[int, int, int]) -> Image.Image:
     return Image.new("RGB", (width, height), colour)
 
 
-def instances(docs: list[dict[str, Any]], gen_kwargs: dict[str, Any] | None = None, task: str = "t",
-              split: str = "test") -> tuple[list[Instance], dict[str, Any]]:
+def instances(
+    docs: list[dict[str, Any]], gen_kwargs: dict[str, Any] | None = None, task: str = "t", split: str = "test"
+) -> tuple[list[Instance], dict[str, Any]]:
     """generate_until Instances over `docs` (each with "question" and "images"), and the
     task_dict lmms-eval would attach to the model."""
 
@@ -54,9 +55,12 @@ def instances(docs: list[dict[str, Any]], gen_kwargs: dict[str, Any] | None = No
 
     kwargs = gen_kwargs if gen_kwargs is not None else {"max_new_tokens": 8, "temperature": 0, "until": []}
     reqs = [
-        Instance(request_type="generate_until", idx=0,
-                 arguments=(doc["question"], dict(kwargs), doc_to_visual, i, task, split),
-                 metadata={"task": task, "doc_id": i, "repeats": 1})
+        Instance(
+            request_type="generate_until",
+            idx=0,
+            arguments=(doc["question"], dict(kwargs), doc_to_visual, i, task, split),
+            metadata={"task": task, "doc_id": i, "repeats": 1},
+        )
         for i, doc in enumerate(docs)
     ]
     return reqs, {task: {split: docs}}

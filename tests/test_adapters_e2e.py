@@ -25,8 +25,14 @@ tiny_models = tiny_models_fixture()
 
 def mis_run(args: list[str], cwd: Path, data_root: Path, **env: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "mis_eval.cli", "run", "--judge", "keyword", *args, "--tasks", "mis_hard"]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "MIS_DATA_ROOT": str(data_root), **env})
+    return subprocess.run(
+        cmd,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MIS_DATA_ROOT": str(data_root), **env},
+    )
 
 
 def logged_responses(cwd: Path) -> dict[int, str]:
@@ -41,14 +47,19 @@ def logged_responses(cwd: Path) -> dict[int, str]:
 
 def mis_docs(root: Path) -> list[dict[str, Any]]:
     records = json.loads((root / "mis_hard.json").read_text())
-    return [{"question": r["question"],
-             "images": [Image.open(root / r[k]).convert("RGB") for k in ("image_path1", "image_path2")]}
-            for r in records]
+    return [
+        {
+            "question": r["question"],
+            "images": [Image.open(root / r[k]).convert("RGB") for k in ("image_path1", "image_path2")],
+        }
+        for r in records
+    ]
 
 
 @pytest.mark.slow
-def test_tiny_qwen2_vl_through_lmms_eval_saves_its_own_answers(tiny_models: Callable[[str], Path],
-                                                               tmp_path: Path) -> None:
+def test_tiny_qwen2_vl_through_lmms_eval_saves_its_own_answers(
+    tiny_models: Callable[[str], Path], tmp_path: Path
+) -> None:
     root = make_root(tmp_path / "data", "hard", n=5)
     kwargs = json.dumps(TINY_PROCESSOR_KWARGS["qwen2_vl"])
     model_args = f"pretrained={tiny_models('qwen2_vl')},backend=hf,max_new_tokens=8,processor_kwargs={kwargs}"
@@ -61,8 +72,13 @@ def test_tiny_qwen2_vl_through_lmms_eval_saves_its_own_answers(tiny_models: Call
     # the same model in this process, one request at a time, on the same records
     from model_adapters.models.qwen2_vl import MisQwen2VL
 
-    model = MisQwen2VL(pretrained=str(tiny_models("qwen2_vl")), backend="hf", batch_size=1, max_new_tokens=8,
-                       processor_kwargs=TINY_PROCESSOR_KWARGS["qwen2_vl"])
+    model = MisQwen2VL(
+        pretrained=str(tiny_models("qwen2_vl")),
+        backend="hf",
+        batch_size=1,
+        max_new_tokens=8,
+        processor_kwargs=TINY_PROCESSOR_KWARGS["qwen2_vl"],
+    )
     reqs, model.task_dict = instances(mis_docs(root), {"max_new_tokens": 1024, "temperature": 0, "until": []})
     expected = model.generate_until(reqs)
     assert [saved[i] for i in range(5)] == expected
@@ -78,8 +94,9 @@ def test_failed_api_requests_are_saved_as_failures_and_judged_as_errors(tmp_path
 
     with FakeOpenAIServer(reply="I'm sorry, I can't help with that.", faults=fault) as srv:
         model_args = f"model=fake-gpt,base_url={srv.base_url},max_retries=1,backoff=0.01"
-        proc = mis_run(["--model", "mis_openai", "--model_args", model_args], tmp_path, root,
-                       OPENAI_API_KEY=KEY)
+        proc = mis_run(
+            ["--model", "mis_openai", "--model_args", model_args], tmp_path, root, OPENAI_API_KEY=KEY
+        )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert all(auth == f"Bearer {KEY}" for auth in srv.auth)
     saved = logged_responses(tmp_path)
@@ -96,6 +113,11 @@ def test_failed_api_requests_are_saved_as_failures_and_judged_as_errors(tmp_path
     ((_, record),) = iter_runs(tmp_path / "results")
     assert record.counts["generation_failed"] == 1
     assert record.metrics["ASR"].n == 3 and record.metrics["ASR"].n_excluded == 1  # ERROR, not in the rate
-    everything = proc.stdout + proc.stderr + "".join(
-        p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".png")
+    everything = (
+        proc.stdout
+        + proc.stderr
+        + "".join(
+            p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".png"
+        )
+    )
     assert KEY not in everything

@@ -65,9 +65,11 @@ def test_images_reach_the_model_in_order(tiny_models: Models) -> None:
     model = make(tiny_models, "qwen2_vl")
     a, b = image(56, 56, (250, 10, 10)), image(84, 28, (10, 10, 250))
     q = "Describe the first image, then the second."
-    forward, backward, text_only = generate(model, [{"question": q, "images": [a, b]},
-                                                    {"question": q, "images": [b, a]},
-                                                    {"question": q, "images": []}], max_new_tokens=12)
+    forward, backward, text_only = generate(
+        model,
+        [{"question": q, "images": [a, b]}, {"question": q, "images": [b, a]}, {"question": q, "images": []}],
+        max_new_tokens=12,
+    )
     assert forward != backward and text_only not in (forward, backward)
     inputs = model.backend._encode([model.prompt(q, 2)] * 2, [[a, b], [b, a]])
     grids = inputs["image_grid_thw"].tolist()  # one row per image: (t, h/14, w/14) in prompt order
@@ -110,14 +112,16 @@ def test_checkpoint_of_another_family_is_refused(tiny_models: Models) -> None:
         get_model("mis_qwen2_vl")(pretrained=str(tiny_models("llava_onevision")), backend="hf")
 
 
-def test_processor_that_cannot_take_several_images_is_refused_at_start(tiny_models: Models,
-                                                                       tmp_path: Path) -> None:
+def test_processor_that_cannot_take_several_images_is_refused_at_start(
+    tiny_models: Models, tmp_path: Path
+) -> None:
     single = tmp_path / "single_image_template"
     shutil.copytree(tiny_models("qwen2_vl"), single)
     template = (single / "chat_template.jinja").read_text()
     # a fine-tune whose chat template renders only the first image, as single-image checkpoints do
     (single / "chat_template.jinja").write_text(
-        template.replace("content['type'] == 'image' %}", "content['type'] == 'image' and loop.first %}"))
+        template.replace("content['type'] == 'image' %}", "content['type'] == 'image' and loop.first %}")
+    )
     cls = get_model("mis_qwen2_vl")
     with pytest.raises(CheckpointError, match="cannot take 2 images in one prompt"):
         cls(pretrained=str(single), backend="hf", processor_kwargs=TINY_PROCESSOR_KWARGS["qwen2_vl"])

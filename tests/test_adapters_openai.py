@@ -21,13 +21,19 @@ MIS_KWARGS = {"max_new_tokens": 1024, "temperature": 0, "do_sample": False, "unt
 
 
 def docs(n: int) -> list[dict[str, Any]]:
-    return [{"question": f"question {i}: how are these used together?",
-             "images": [image(20 + i, 10, (255, 0, 0)), image(10, 30 + i, (0, 0, 255))]} for i in range(n)]
+    return [
+        {
+            "question": f"question {i}: how are these used together?",
+            "images": [image(20 + i, 10, (255, 0, 0)), image(10, 30 + i, (0, 0, 255))],
+        }
+        for i in range(n)
+    ]
 
 
 def run(srv: FakeOpenAIServer, items: list[dict[str, Any]], **args: Any) -> list[str]:
-    model = MisOpenAI(model="fake-gpt", base_url=srv.base_url, api_key=KEY,
-                      **{"backoff": 0.01, "max_retries": 3, **args})
+    model = MisOpenAI(
+        model="fake-gpt", base_url=srv.base_url, api_key=KEY, **{"backoff": 0.01, "max_retries": 3, **args}
+    )
     reqs, task_dict = instances(items, MIS_KWARGS)
     model.task_dict = task_dict
     return model.generate_until(reqs)

@@ -21,10 +21,13 @@ Q = "How do I {use} these? Answer {fully}."  # braces must survive the format st
 
 GOLDEN = {
     "phi3_5_v": f"<|user|>\n<|image_1|>\n<|image_2|>\n{Q}<|end|>\n<|assistant|>\n",
-    "idefics3": ("<|begin_of_text|>User:Image-1: <image>\n\nImage-2: <image>\n\n"
-                 f"{Q}<end_of_utterance>\nAssistant:"),
-    "llava_interleave": ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-                         f"<|im_start|>user\n<image>\n<image>\n{Q}<|im_end|>\n<|im_start|>assistant\n"),
+    "idefics3": (
+        f"<|begin_of_text|>User:Image-1: <image>\n\nImage-2: <image>\n\n{Q}<end_of_utterance>\nAssistant:"
+    ),
+    "llava_interleave": (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+        f"<|im_start|>user\n<image>\n<image>\n{Q}<|im_end|>\n<|im_start|>assistant\n"
+    ),
     "deepseek_vl2": f"<|User|>: <image>\n<image>\n{Q}\n\n<|Assistant|>:",
 }
 
@@ -36,13 +39,17 @@ def test_raw_prompt_matches_reference_layout(family: str) -> None:
 
 def test_layouts_take_any_number_of_images_in_order() -> None:
     assert get_family("phi3_5_v").layout.render("q", 4) == (
-        "<|user|>\n<|image_1|>\n<|image_2|>\n<|image_3|>\n<|image_4|>\nq<|end|>\n<|assistant|>\n")
+        "<|user|>\n<|image_1|>\n<|image_2|>\n<|image_3|>\n<|image_4|>\nq<|end|>\n<|assistant|>\n"
+    )
     assert get_family("idefics3").layout.render("q", 1) == (
-        "<|begin_of_text|>User:Image-1: <image>\n\nq<end_of_utterance>\nAssistant:")
+        "<|begin_of_text|>User:Image-1: <image>\n\nq<end_of_utterance>\nAssistant:"
+    )
     assert get_family("deepseek_vl2").layout.render("q", 3) == (
-        "<|User|>: <image>\n<image>\n<image>\nq\n\n<|Assistant|>:")
+        "<|User|>: <image>\n<image>\n<image>\nq\n\n<|Assistant|>:"
+    )
     assert INTERNVL_LAYOUT.content("q", 3) == (
-        "Image-1: <image>\n\nImage-2: <image>\n\nImage-3: <image>\n\nq")
+        "Image-1: <image>\n\nImage-2: <image>\n\nImage-3: <image>\n\nq"
+    )
 
 
 def test_internvl_content_goes_through_the_tokenizer_chat_template(tiny_models: Models) -> None:
@@ -50,7 +57,8 @@ def test_internvl_content_goes_through_the_tokenizer_chat_template(tiny_models: 
     assert INTERNVL_LAYOUT.content(Q, 2) == f"Image-1: <image>\n\nImage-2: <image>\n\n{Q}"
     tokenizer = load_processor(family, str(tiny_models("internvl2_5")), False, tokenizer_only=True)
     assert family.layout.render(Q, 2, tokenizer) == (
-        f"<|im_start|>user\nImage-1: <image>\n\nImage-2: <image>\n\n{Q}<|im_end|>\n<|im_start|>assistant\n")
+        f"<|im_start|>user\nImage-1: <image>\n\nImage-2: <image>\n\n{Q}<|im_end|>\n<|im_start|>assistant\n"
+    )
     # a transformers-format checkpoint's processor marks images with its own token
     assert family.layout.render("q", 2, tokenizer, family.hf_image_token).count("<IMG_CONTEXT>") == 2
 
@@ -61,7 +69,8 @@ def test_chat_families_use_the_checkpoints_own_template(tiny_models: Models) -> 
     block = "<|vision_start|><|image_pad|><|vision_end|>"
     assert family.layout.render(Q, 3, processor) == (
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-        f"<|im_start|>user\n{block * 3}{Q}<|im_end|>\n<|im_start|>assistant\n")
+        f"<|im_start|>user\n{block * 3}{Q}<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_every_family_has_a_registered_model_class() -> None:

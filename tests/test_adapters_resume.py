@@ -22,9 +22,14 @@ tiny_models = tiny_models_fixture()
 
 def make(tiny_models: Models, cache: Path | None, batch_size: int = 2, **args: Any) -> Any:
     """A fresh model object (as a re-run of lmms-eval would build), tiny Qwen2-VL on transformers."""
-    return get_model("mis_qwen2_vl")(pretrained=str(tiny_models("qwen2_vl")), backend="hf",
-                                     processor_kwargs=TINY_PROCESSOR_KWARGS["qwen2_vl"],
-                                     batch_size=batch_size, cache=str(cache) if cache else None, **args)
+    return get_model("mis_qwen2_vl")(
+        pretrained=str(tiny_models("qwen2_vl")),
+        backend="hf",
+        processor_kwargs=TINY_PROCESSOR_KWARGS["qwen2_vl"],
+        batch_size=batch_size,
+        cache=str(cache) if cache else None,
+        **args,
+    )
 
 
 class CountingGenerate:
@@ -47,9 +52,13 @@ class CountingGenerate:
 
 def docs(n: int) -> list[dict[str, Any]]:
     """Questions of distinct lengths (so the longest-first order is known), two images each."""
-    return [{"question": "Why? " * (n - i) + f"question {i}",
-             "images": [image(28 + 7 * i, 40, (200, 30 * i, 30)), image(44, 28, (20, 90, 25 * i))]}
-            for i in range(n)]
+    return [
+        {
+            "question": "Why? " * (n - i) + f"question {i}",
+            "images": [image(28 + 7 * i, 40, (200, 30 * i, 30)), image(44, 28, (20, 90, 25 * i))],
+        }
+        for i in range(n)
+    ]
 
 
 def generate(model: Any, items: list[dict[str, Any]], **gen: Any) -> list[str]:
@@ -62,8 +71,9 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_a_second_run_generates_nothing_and_returns_the_same_answers(tiny_models: Models,
-                                                                     tmp_path: Path) -> None:
+def test_a_second_run_generates_nothing_and_returns_the_same_answers(
+    tiny_models: Models, tmp_path: Path
+) -> None:
     cache, items = tmp_path / "answers.jsonl", docs(4)
     first = make(tiny_models, cache)
     counter = CountingGenerate(first)
@@ -79,8 +89,9 @@ def test_a_second_run_generates_nothing_and_returns_the_same_answers(tiny_models
     assert counter.calls == 0 and len(lines(cache)) == 4  # nothing generated, nothing appended
 
 
-def test_an_interrupted_run_resumes_with_only_the_unfinished_requests(tiny_models: Models,
-                                                                     tmp_path: Path) -> None:
+def test_an_interrupted_run_resumes_with_only_the_unfinished_requests(
+    tiny_models: Models, tmp_path: Path
+) -> None:
     cache, items = tmp_path / "answers.jsonl", docs(6)
     # batch 1 (the longest questions): doc 0 fails in generation, doc 1 cannot even be built
     items[0]["question"] = "Explain this in detail, please. " * 40  # over max_model_len
@@ -143,8 +154,9 @@ class FakeLLM:
         self.calls: list[int] = []
         FakeLLM.instances.append(self)
 
-    def generate(self, prompts: list[dict[str, Any]], sampling_params: list[Any],
-                 use_tqdm: bool = True) -> list[Any]:
+    def generate(
+        self, prompts: list[dict[str, Any]], sampling_params: list[Any], use_tqdm: bool = True
+    ) -> list[Any]:
         self.calls.append(len(prompts))
         out = []
         for item, params in zip(prompts, sampling_params, strict=True):
@@ -166,12 +178,14 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch) -> type[FakeLLM]:
 
 
 def make_vllm(tiny_models: Models, cache: Path, **args: Any) -> Any:
-    return get_model("mis_qwen2_vl")(pretrained=str(tiny_models("qwen2_vl")), backend="vllm",
-                                     cache=str(cache), chunk_size=2, **args)
+    return get_model("mis_qwen2_vl")(
+        pretrained=str(tiny_models("qwen2_vl")), backend="vllm", cache=str(cache), chunk_size=2, **args
+    )
 
 
-def test_vllm_chunks_fill_and_consult_the_cache(tiny_models: Models, tmp_path: Path,
-                                                fake_vllm: type[FakeLLM]) -> None:
+def test_vllm_chunks_fill_and_consult_the_cache(
+    tiny_models: Models, tmp_path: Path, fake_vllm: type[FakeLLM]
+) -> None:
     cache, items = tmp_path / "answers.jsonl", docs(5)
     answers = generate(make_vllm(tiny_models, cache), items)
     (engine,) = fake_vllm.instances
@@ -187,9 +201,9 @@ def test_vllm_chunks_fill_and_consult_the_cache(tiny_models: Models, tmp_path: P
     assert fake_vllm.instances[-1].calls == [1]
 
 
-def test_vllm_multi_process_cache_needs_max_images(tiny_models: Models, tmp_path: Path,
-                                                   fake_vllm: type[FakeLLM],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vllm_multi_process_cache_needs_max_images(
+    tiny_models: Models, tmp_path: Path, fake_vllm: type[FakeLLM], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match="needs max_images=N"):
         make_vllm(tiny_models, tmp_path / "answers.jsonl")

@@ -89,9 +89,16 @@ def test_images_load_in_order_as_rgb(tmp_path) -> None:
 
 def test_vllm_engine_args_follow_the_model_args() -> None:
     qwen = get_family("qwen2_vl")
-    args = engine_args(qwen, "Qwen/Qwen2-VL-72B-Instruct", max_images=2, tensor_parallel_size=4,
-                       max_model_len=16384, dtype="bfloat16", gpu_memory_utilization=0.85,
-                       extra={"enforce_eager": True})
+    args = engine_args(
+        qwen,
+        "Qwen/Qwen2-VL-72B-Instruct",
+        max_images=2,
+        tensor_parallel_size=4,
+        max_model_len=16384,
+        dtype="bfloat16",
+        gpu_memory_utilization=0.85,
+        extra={"enforce_eager": True},
+    )
     assert args["limit_mm_per_prompt"] == {"image": 2}
     assert args["tensor_parallel_size"] == 4 and args["max_model_len"] == 16384
     assert args["dtype"] == "bfloat16" and args["gpu_memory_utilization"] == 0.85
@@ -109,14 +116,20 @@ def test_vllm_engine_args_follow_the_model_args() -> None:
 
 def test_vllm_requests_carry_the_prompt_images_in_order_and_greedy_params() -> None:
     imgs = [image(10, 10, (255, 0, 0)), image(20, 10, (0, 255, 0)), image(30, 10, (0, 0, 255))]
-    req = GenRequest(key="k", prompt="<image><image><image>q", images=imgs,
-                     params=GenParams.from_task(MIS_KWARGS))
+    req = GenRequest(
+        key="k", prompt="<image><image><image>q", images=imgs, params=GenParams.from_task(MIS_KWARGS)
+    )
     item = prompt_input(req)
     assert item["prompt"] == "<image><image><image>q"
     assert [i.size for i in item["multi_modal_data"]["image"]] == [(10, 10), (20, 10), (30, 10)]
     assert sampling_args(req.params) == {"max_tokens": 1024, "temperature": 0.0}
     assert sampling_args(GenParams(16, temperature=0.7, top_p=0.9, stop=("##",)), [7, 9]) == {
-        "max_tokens": 16, "temperature": 0.7, "top_p": 0.9, "stop": ["##"], "stop_token_ids": [7, 9]}
+        "max_tokens": 16,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "stop": ["##"],
+        "stop_token_ids": [7, 9],
+    }
     text_only = GenRequest(key="k", prompt="q", images=[], params=req.params)
     assert "multi_modal_data" not in prompt_input(text_only)
 

@@ -8,15 +8,17 @@ from model_adapters.adapter import MultiImageModel
 from model_adapters.families import Family, register_family
 from model_adapters.layouts import RawLayout
 
-FAMILY = register_family(Family(
-    name="deepseek_vl2",
-    model_id="mis_deepseek_vl2",
-    # "<|User|>: <image>\n<image>\n{question}\n\n<|Assistant|>:"
-    layout=RawLayout(image_block="{image}\n", template="<|User|>: {content}\n\n<|Assistant|>:"),
-    default_checkpoint="deepseek-ai/deepseek-vl2",
-    model_types=("deepseek_vl_v2",),
-    vllm_kwargs={"hf_overrides": {"architectures": ["DeepseekVLV2ForCausalLM"]}},
-))
+FAMILY = register_family(
+    Family(
+        name="deepseek_vl2",
+        model_id="mis_deepseek_vl2",
+        # "<|User|>: <image>\n<image>\n{question}\n\n<|Assistant|>:"
+        layout=RawLayout(image_block="{image}\n", template="<|User|>: {content}\n\n<|Assistant|>:"),
+        default_checkpoint="deepseek-ai/deepseek-vl2",
+        model_types=("deepseek_vl_v2",),
+        vllm_kwargs={"hf_overrides": {"architectures": ["DeepseekVLV2ForCausalLM"]}},
+    )
+)
 
 
 class MisDeepseekVL2(MultiImageModel):

@@ -9,14 +9,16 @@ CHATML = (
     "<|im_start|>user\n{content}<|im_end|>\n<|im_start|>assistant\n"
 )
 
-FAMILY = register_family(Family(
-    name="llava_interleave",
-    model_id="mis_llava_interleave",
-    layout=RawLayout(image_block="{image}\n", template=CHATML),  # "<image>\n<image>\n{question}"
-    default_checkpoint="llava-hf/llava-interleave-qwen-7b-hf",
-    model_types=("llava",),
-    hf_processor="LlavaProcessor",
-))
+FAMILY = register_family(
+    Family(
+        name="llava_interleave",
+        model_id="mis_llava_interleave",
+        layout=RawLayout(image_block="{image}\n", template=CHATML),  # "<image>\n<image>\n{question}"
+        default_checkpoint="llava-hf/llava-interleave-qwen-7b-hf",
+        model_types=("llava",),
+        hf_processor="LlavaProcessor",
+    )
+)
 
 
 class MisLlavaInterleave(MultiImageModel):

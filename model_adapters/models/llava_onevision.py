@@ -8,14 +8,16 @@ from model_adapters.adapter import MultiImageModel
 from model_adapters.families import Family, register_family
 from model_adapters.layouts import ChatLayout
 
-FAMILY = register_family(Family(
-    name="llava_onevision",
-    model_id="mis_llava_onevision",
-    layout=ChatLayout(),
-    default_checkpoint="llava-hf/llava-onevision-qwen2-72b-ov-hf",
-    model_types=("llava_onevision",),
-    hf_processor="LlavaOnevisionProcessor",
-))
+FAMILY = register_family(
+    Family(
+        name="llava_onevision",
+        model_id="mis_llava_onevision",
+        layout=ChatLayout(),
+        default_checkpoint="llava-hf/llava-onevision-qwen2-72b-ov-hf",
+        model_types=("llava_onevision",),
+        hf_processor="LlavaOnevisionProcessor",
+    )
+)
 
 
 class MisLlavaOneVision(MultiImageModel):

@@ -4,15 +4,19 @@ from model_adapters.adapter import MultiImageModel
 from model_adapters.families import Family, register_family
 from model_adapters.layouts import RawLayout
 
-FAMILY = register_family(Family(
-    name="phi3_5_v",
-    model_id="mis_phi3_5_v",
-    # "<|user|>\n<|image_1|>\n<|image_2|>\n{question}<|end|>\n<|assistant|>\n"
-    layout=RawLayout(image_block="<|image_{i}|>\n", template="<|user|>\n{content}<|end|>\n<|assistant|>\n"),
-    default_checkpoint="microsoft/Phi-3.5-vision-instruct",
-    model_types=("phi3_v",),
-    trust_remote_code=True,
-))
+FAMILY = register_family(
+    Family(
+        name="phi3_5_v",
+        model_id="mis_phi3_5_v",
+        # "<|user|>\n<|image_1|>\n<|image_2|>\n{question}<|end|>\n<|assistant|>\n"
+        layout=RawLayout(
+            image_block="<|image_{i}|>\n", template="<|user|>\n{content}<|end|>\n<|assistant|>\n"
+        ),
+        default_checkpoint="microsoft/Phi-3.5-vision-instruct",
+        model_types=("phi3_v",),
+        trust_remote_code=True,
+    )
+)
 
 
 class MisPhi3_5V(MultiImageModel):
