@@ -10,7 +10,8 @@ FAMILY = register_family(
     Family(
         name="idefics3",
         model_id="mis_idefics3",
-        # "<|begin_of_text|>User:Image-1: <image>\n\nImage-2: <image>\n\n{question}<end_of_utterance>\nAssistant:"
+        # "<|begin_of_text|>User:Image-1: <image>\n\nImage-2: <image>\n\n{question}"
+        # "<end_of_utterance>\nAssistant:"
         layout=RawLayout(
             image_block="Image-{i}: {image}\n",
             joiner="\n",
