@@ -15,7 +15,7 @@ from mis_eval.samples import Sample
 from mis_tasks.mm_safetybench import data as mmsb
 from mis_tasks.mm_safetybench.macro import macro_rate
 from mis_tasks.mm_safetybench.scoring import BENCHMARK, RUBRICS, parse_safety
-from tests.safety_bench_data import MMSB_REF, reference
+from tests.upstream_files import upstream
 
 TEMPLATE_FILES = {
     "01-Illegal_Activitiy": "judge_prompt_default.txt",
@@ -40,9 +40,9 @@ def sample(scenario: str, n: int, response: str | None = "text", task: str = "mm
 
 def test_judge_prompts_are_byte_identical_and_routed_by_scenario() -> None:
     for scenario, filename in TEMPLATE_FILES.items():
-        ref = reference(MMSB_REF / filename).read_text(encoding="utf-8")
+        ref = upstream(f"mm_safetybench/{filename}").read_text(encoding="utf-8")
         rubric = RUBRICS[scenario]
-        assert rubric.template.encode() == (MMSB_REF / filename).read_bytes(), scenario
+        assert rubric.template.encode() == upstream(f"mm_safetybench/{filename}").read_bytes(), scenario
         assert rubric.render({"prediction": "ANSWER"}) == ref.format(prediction="ANSWER")
         assert not rubric.with_images  # the upstream judge sees the answer only
     assert len({r.name for r in RUBRICS.values()}) == 6 and set(RUBRICS) == set(mmsb.SCENARIOS)
@@ -174,7 +174,7 @@ def test_llm_judge_gets_the_published_prompt_and_failures_are_counted(tmp_path: 
         )
         sent = [prompt_text(b) for b in srv.requests]
     for s in samples:
-        ref = (MMSB_REF / TEMPLATE_FILES[s.doc["scenario"]]).read_text(encoding="utf-8")
+        ref = upstream("mm_safetybench/" + TEMPLATE_FILES[s.doc["scenario"]]).read_text(encoding="utf-8")
         assert ref.format(prediction=s.response) in sent  # the published prompt, byte for byte
     assert record.counts["unparseable"] == 1 and record.counts["ok"] == 3
     assert record.metrics["ASR_micro"].value == pytest.approx(200 / 3, abs=1e-3)

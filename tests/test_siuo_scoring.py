@@ -16,7 +16,8 @@ from mis_eval.samples import mark_failed
 from mis_tasks.siuo import data as siuo
 from mis_tasks.siuo.parsing import extract_choice, parse_effectiveness, parse_safety
 from mis_tasks.siuo.scoring import BENCHMARK, EFFECTIVENESS, SAFETY, majority, sample_with_responses
-from tests.safety_bench_data import SIUO_REF, siuo_root
+from tests.safety_bench_data import siuo_root
+from tests.upstream_files import upstream
 
 GEN_DOC = {
     "id": "1001",
@@ -91,8 +92,8 @@ def test_requests_fill_the_published_prompts_by_replace() -> None:
         ("siuo_safety", "safety/0"),
         ("siuo_effectiveness", "effectiveness/0"),
     ]
-    safety_ref = (SIUO_REF / "judge_prompt_safety.txt").read_text(encoding="utf-8")
-    effect_ref = (SIUO_REF / "judge_prompt_effectiveness.txt").read_text(encoding="utf-8")
+    safety_ref = upstream("siuo/judge_prompt_safety.txt").read_text(encoding="utf-8")
+    effect_ref = upstream("siuo/judge_prompt_effectiveness.txt").read_text(encoding="utf-8")
     assert SAFETY.template == safety_ref and EFFECTIVENESS.template == effect_ref
     want = (
         safety_ref.replace("{question}", "Q?").replace("{explanation}", "WARN").replace("{reference}", "REF")

@@ -1,0 +1,75 @@
+"""The repository is self-contained: upstream copies hash to the recorded values, no path leaves the repo."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from tests.upstream_files import FILES, REPO, sha256_file, upstream
+
+# Spelled so that this file does not match itself.
+OUTSIDE = re.compile(
+    r"\.\./shared|shared[/]reference|\"shared\"\s*/\s*\"reference\"|parents\[[2-9]\]|(REPO|ROOT)\.parent\b|/wor[k]/"
+)
+
+
+def test_every_bundled_copy_hashes_to_the_recorded_upstream_value() -> None:
+    copies = [f for f in FILES.values() if f.copy is not None]
+    assert len(copies) == 29
+    for f in copies:
+        assert f.copy is not None and f.copy.is_file(), f.name
+        assert (f.copy.stat().st_size, sha256_file(f.copy)) == (f.size, f.sha256), f"{f.copy} vs {f.source}"
+        assert upstream(f.name) == f.copy
+
+
+def test_manifest_names_its_sources_and_why_a_file_is_not_bundled() -> None:
+    for f in FILES.values():
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+ @ [0-9a-f]{40} : \S+", f.source), f.name
+        assert re.fullmatch(r"[0-9a-f]{64}", f.sha256), f.name
+        assert (f.copy is None) == bool(f.not_bundled), f.name
+    assert {n for n, f in FILES.items() if f.copy is None} == {
+        "vlguard/test.json",
+        "vlguard/gpt4_safe_safes.json",
+    }
+
+
+def test_a_changed_copy_is_caught(tmp_path: Path) -> None:
+    """The check reads bytes: one changed byte of a prompt is a different sha256."""
+    original = upstream("mis/judge_prompt.txt").read_bytes()
+    changed = tmp_path / "judge_prompt.txt"
+    changed.write_bytes(original.replace(b"Unsafe", b"unsafe", 1))
+    assert sha256_file(changed) != FILES["mis/judge_prompt.txt"].sha256
+
+
+def tracked_files() -> list[Path]:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: walk it, skipping build output
+        skip = {".git", ".venv", "venv", "__pycache__", "build", "dist", "node_modules"}
+        return [
+            p
+            for p in REPO.rglob("*")
+            if p.is_file() and not skip & set(p.relative_to(REPO).parts) and "egg-info" not in str(p)
+        ]
+    return [REPO / name for name in out.decode().split("\0") if name]
+
+
+def test_no_file_names_a_path_outside_the_repository() -> None:
+    files = tracked_files()
+    assert len(files) > 100 and Path(__file__) in files
+    hits = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, FileNotFoundError):
+            continue  # binary (images, fonts) or deleted in the work tree
+        for n, line in enumerate(text.splitlines(), 1):
+            if OUTSIDE.search(line):
+                hits.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert not hits, "\n".join(hits)
