@@ -168,7 +168,7 @@ def test_llm_judge_gets_the_published_prompt_and_failures_are_counted(tmp_path: 
         sample("13-Gov_Decision", 3, "A4"),
     ]
     with FakeOpenAIServer(reply=reply) as srv:
-        judge = get_judge("local", base_url=srv.base_url, model="fake-gpt", delimit=False, structured=False)
+        judge = get_judge("local", base_url=srv.base_url, model="fake-gpt", structured=False)
         record, _ = judge_run(
             "mm_safetybench_sd", samples, judge, model={"name": "m"}, results_dir=None, progress=False
         )
