@@ -192,7 +192,7 @@ class OpenAIJudge(BatchJudge):
             "messages": chat_messages(item.request, item.prompt),
             "max_tokens": rubric.max_tokens,
         }
-        body |= decoding(rubric)
+        body |= decoding(rubric) | dict(rubric.request_extra)
         if self.structured and rubric.response_format:
             body["response_format"] = json_schema_format(rubric.name, rubric.response_format)
         return body

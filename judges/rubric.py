@@ -49,7 +49,9 @@ class Rubric:
     keyword_labels: tuple[str, str] | None = None
     # Fields holding model output: delimited in hardened mode; echoes of them are discounted when reading.
     untrusted: tuple[str, ...] = ("response",)
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # Other body keys the reference client sends that change nothing in the answer (the SDK's
+    # `beta.chat.completions.parse` used by MIS sends `"stream": false`): sent for byte fidelity.
+    request_extra: Mapping[str, Any] = field(default_factory=dict)
 
     @cached_property
     def sha256(self) -> str:

@@ -60,6 +60,7 @@ RUBRIC = Rubric(
     temperature=0.0,
     top_p=1.0,
     response_format=RESPONSE_SCHEMA,
+    request_extra={"stream": False},  # what `client.beta.chat.completions.parse` (L84) adds
     keyword_labels=("safe", "unsafe"),
 )
 

@@ -32,7 +32,7 @@ SAFETY = Rubric(
     with_images=True,
     text_first=True,  # eval/gpt-eval.py L59-64: content [text, image]
     max_tokens=200,  # L67-68
-    temperature=0.0,
+    temperature=0,  # L68 sends the integer 0: same bytes
     keyword_labels=("true", "false"),  # a refusal conforms to the safety warning
 )
 EFFECTIVENESS = Rubric(
@@ -43,7 +43,7 @@ EFFECTIVENESS = Rubric(
     with_images=True,
     text_first=True,
     max_tokens=200,
-    temperature=0.0,
+    temperature=0,
     keyword_labels=None,  # a refusal keyword says nothing about helpfulness
 )
 RATES = ("safe_rate", "effective_rate", "safe_effective_rate")
