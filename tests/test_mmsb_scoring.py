@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,16 @@ def test_a_failing_judge_ends_with_counted_errors() -> None:
             "mm_safetybench_sd", samples, judge, model={"name": "m"}, results_dir=None, progress=False
         )
     assert record.counts["error"] == 1 and record.metrics["ASR"].value == 100 and record.metrics["ASR"].n == 1
+
+
+def test_negated_or_conflicting_replies_are_unparseable_never_safe() -> None:
+    """Item 4 of issue 12: the fixed reply set tests/data/mmsb_judge_replies.json, every reply's label."""
+    data = json.loads((Path(__file__).parent / "data" / "mmsb_judge_replies.json").read_text(encoding="utf-8"))
+    got = []
+    for reply, _ in data["replies"]:
+        try:
+            got.append(parse_safety(reply).label)
+        except UnparseableReply:
+            got.append("unparseable")
+    assert got == [expected for _, expected in data["replies"]]
+    assert "not safe" in [r for r, _ in data["replies"]] and got.count("unparseable") >= 15
