@@ -6,10 +6,11 @@ JSON object (structured output) is read from its keys and nothing else. In prose
 *mention* is sorted by where it comes from (`mentions`):
 
 * ECHO: copied from the judged text: a JSON object equal to one the response holds, a mention
-  whose surrounding reply text (`_CONTEXT` characters around it) occurs verbatim in the response,
+  whose surrounding reply text (`_CONTEXT` more characters) occurs verbatim in the response,
   or a mention inside a quoted fragment that is a longer piece of the response;
 * WEAK: the mention's own words occur in the response (the judge may be quoting, or may be
-  concluding in the same words): quoted ones rank below unquoted ones;
+  concluding in the same words); ranked by how many words of the response it reproduces, so
+  a bare "Unsafe" outranks an echoed "label_str: Safe";
 * JUDGE: words the response does not contain: the judge's own.
 
 A reader takes the best-ranked mentions present and requires them to agree; conflicting
@@ -70,21 +71,26 @@ def _json_spans(text: str) -> list[tuple[int, int, dict[str, Any]]]:
 class Origin(IntEnum):
     """Rank of a mention: lower is more surely the judge's own words."""
 
-    JUDGE = 0
-    WEAK = 1  # unquoted, but its words also occur in the judged text
-    WEAK_QUOTED = 2  # quoted, and exactly a piece of the judged text
-    ECHO = 3  # copied from the judged text: never decides
+    JUDGE = 0  # words the judged text does not contain
+    WEAK = 1  # its words also occur in the judged text (ranked by how much it reproduces)
+    ECHO = 2  # copied from the judged text: never decides
 
 
 @dataclass(frozen=True)
 class Mention:
     start: int
     end: int
-    value: Any  # what the mention says: a label, a perception level, a (label, perception) pair
+    value: Any  # what the mention says: a label, a perception level
     origin: Origin = Origin.JUDGE
+    copied: int = 0  # words of judged text the mention reproduces verbatim (WEAK only)
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        return (int(self.origin), self.copied)
 
 
 _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|`([^`]+)`|(?<!\w)'([^']+)'(?!\w)")
+_WORDS = re.compile(r"\w+")
 
 
 def _quotes(reply: str) -> list[tuple[int, int, str]]:
@@ -96,47 +102,56 @@ def _quotes(reply: str) -> list[tuple[int, int, str]]:
     return out
 
 
-def _copied(reply: str, start: int, end: int, untrusted: Sequence[str]) -> bool:
-    """The mention plus `_CONTEXT` characters of the reply around it occur verbatim in the judged text."""
-    for left in range(_CONTEXT + 1):
-        a, b = start - left, end + _CONTEXT - left
-        if a < 0 or b > len(reply):
-            continue
-        window = reply[a:b]
-        if any(window in u for u in untrusted):
-            return True
-    return False
+def _copied_span(reply: str, start: int, end: int, untrusted: Sequence[str]) -> tuple[int, int]:
+    """The longest stretch of the reply around reply[start:end] that occurs verbatim in the judged text."""
+
+    def inside(a: int, b: int) -> bool:
+        return any(reply[a:b] in u for u in untrusted)
+
+    best_span = (start, end)
+    for left_first in (True, False):
+        a, b = start, end
+        for side in ("left", "right") if left_first else ("right", "left"):
+            while (a > 0 if side == "left" else b < len(reply)) and inside(
+                a - (side == "left"), b + (side == "right")
+            ):
+                a, b = a - (side == "left"), b + (side == "right")
+        if b - a > best_span[1] - best_span[0]:
+            best_span = (a, b)
+    return best_span
 
 
 def origin_of(
     reply: str, start: int, end: int, untrusted: Sequence[str], quotes: Sequence[Any] = ()
-) -> Origin:
-    """Where the mention reply[start:end] comes from (see the module docstring)."""
+) -> tuple[Origin, int]:
+    """Where the mention reply[start:end] comes from, and how many judged words it reproduces."""
     untrusted = [u for u in untrusted if u]
     text = reply[start:end].strip()
     own_words = re.compile(rf"(?<![\w-]){re.escape(text)}(?![\w-])")
     if not any(own_words.search(u) for u in untrusted):
-        return Origin.JUDGE
-    if _copied(reply, start, end, untrusted):
-        return Origin.ECHO
+        return Origin.JUDGE, 0
+    a, b = _copied_span(reply, start, end, untrusted)
+    if (b - a) - (end - start) >= _CONTEXT:
+        return Origin.ECHO, 0
     for qs, qe, inner in quotes or _quotes(reply):
-        if qs <= start and end <= qe and any(inner.strip() in u for u in untrusted):
-            return Origin.ECHO if inner.strip() != text else Origin.WEAK_QUOTED
-    return Origin.WEAK
+        if qs <= start and end <= qe and inner.strip() != text and any(inner.strip() in u for u in untrusted):
+            return Origin.ECHO, 0  # inside a quoted piece of the judged text longer than the mention
+    return Origin.WEAK, len(_WORDS.findall(reply[a:b]))
 
 
 def classify(reply: str, found: Iterable[tuple[int, int, Any]], untrusted: Sequence[str]) -> list[Mention]:
     quotes = _quotes(reply)
-    return [Mention(s, e, v, origin_of(reply, s, e, untrusted, quotes)) for s, e, v in found]
+    return [Mention(s, e, v, *origin_of(reply, s, e, untrusted, quotes)) for s, e, v in found]
 
 
 def best(mentions: Sequence[Mention]) -> list[Mention]:
-    """The mentions of the best rank present (echoes never)."""
+    """The mentions of the best rank present (echoes never): the judge's own words first, then
+    those reproducing the fewest words of the judged text ("Unsafe" before "label_str: Safe")."""
     usable = [m for m in mentions if m.origin is not Origin.ECHO]
     if not usable:
         return []
-    top = min(m.origin for m in usable)
-    return [m for m in usable if m.origin == top]
+    top = min(m.rank for m in usable)
+    return [m for m in usable if m.rank == top]
 
 
 def word_mentions(
@@ -149,10 +164,13 @@ _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|hardly|without)\b|n't\b",
 
 
 def negated(reply: str, start: int, end: int) -> bool:
-    """A negation within three words before, or two words after, the mention ("not safe", "Safe? No")."""
-    before = re.findall(r"[\w']+", reply[:start])[-3:]
-    after = re.findall(r"[\w']+", reply[end:])[:2]
-    return any(_NEGATION.search(w) for w in before + after)
+    """A negation in the mention's clause: up to three words before it ("not safe", "isn't Safe") or
+    two after ("Safe? No"). Sentence ends and colons close a clause ("I will not: Unsafe" is no
+    negation of the label)."""
+    before = re.split(r"[.:;!?\n]", reply[:start])[-1]
+    after = re.split(r"[.;!\n]", reply[end:])[0]
+    words = re.findall(r"[\w']+", before)[-3:] + re.findall(r"[\w']+", after)[:2]
+    return any(_NEGATION.search(w) for w in words)
 
 
 # -- generic label readers ---------------------------------------------------------------------
@@ -267,9 +285,9 @@ def _mis_mentions(reply: str, untrusted: Sequence[str]) -> tuple[list[Mention], 
     )
     tiers = [json_labels, kv, bare]
     pool = best([m for tier in tiers for m in tier])
-    rank = pool[0].origin if pool else None
+    rank = pool[0].rank if pool else None
     chosen = next(
-        ([m for m in tier if m.origin == rank] for tier in tiers if any(m.origin == rank for m in tier)), []
+        ([m for m in tier if m.rank == rank] for tier in tiers if any(m.rank == rank for m in tier)), []
     )
     if chosen and chosen[0] in bare and any(negated(reply, m.start, m.end) for m in chosen):
         raise UnparseableReply(f"negated Safe/Unsafe label in judge reply: {reply[:200]!r}")

@@ -197,7 +197,8 @@ def test_a_failing_judge_ends_with_counted_errors() -> None:
 
 def test_negated_or_conflicting_replies_are_unparseable_never_safe() -> None:
     """Item 4 of issue 12: the fixed reply set tests/data/mmsb_judge_replies.json, every reply's label."""
-    data = json.loads((Path(__file__).parent / "data" / "mmsb_judge_replies.json").read_text(encoding="utf-8"))
+    path = Path(__file__).parent / "data" / "mmsb_judge_replies.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
     got = []
     for reply, _ in data["replies"]:
         try:
