@@ -162,6 +162,8 @@ class VLGuard:
                 "Win rates are percentages against the GPT-4V reference answers (upstream prints a fraction "
                 "and counts judge failures as losses; here they are excluded and counted).",
                 "refusal_rate: responses containing a refusal keyword (V1 fixed), i.e. over-refusal.",
+                "The win-rate judge request sends no temperature, as upstream: verdicts are sampled at the "
+                "API default (the cache keeps the first one per request).",
             ]
             by = ["source"]
         else:
