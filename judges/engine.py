@@ -18,11 +18,11 @@ from typing import Any
 from judges.accounting import Accounting, Progress
 from judges.base import Judge, JudgeInfo, JudgeRequest, Status, UnparseableReply, Verdict
 from judges.cache import CachedReply, JudgeCache, cache_key
-from judges.parsing import scrub_echoes
 from judges.prompting import image_sha256, render_prompt, untrusted_values
 from judges.rubric import Rubric
 
 OFF = {False, "off", "none", "no", "false", "0"}
+HARDENED_SUFFIX = "+hardened"  # judge ids of hardened-mode judges end so: never one column with paper mode
 
 
 class JudgeCallError(Exception):
@@ -56,11 +56,11 @@ class BatchJudge(Judge):
         *,
         model: str | None,
         cache: str | bool | None = None,
-        delimit: bool = True,
+        hardened: bool = False,
         retry_unparseable: bool = False,
     ) -> None:
         self.model = model
-        self.delimit = bool(delimit)
+        self.hardened = bool(hardened)  # delimit untrusted fields (changes the prompt: own judge id)
         self.retry_unparseable = bool(retry_unparseable)  # ask again where the cached reply is unreadable
         self._cache: JudgeCache | None = None
         self.cache_path: Path | None = None
@@ -72,7 +72,7 @@ class BatchJudge(Judge):
 
     @property
     def id(self) -> str:
-        return f"{self.name}:{self.model}"
+        return f"{self.name}:{self.model}{HARDENED_SUFFIX if self.hardened else ''}"
 
     # -- subclass hooks ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -108,7 +108,7 @@ class BatchJudge(Judge):
 
     # -- the batch ---------------------------------------------------------------------------
     def _prepare(self, request: JudgeRequest) -> tuple[str, str]:
-        prompt = render_prompt(request, delimit_untrusted=self.delimit)
+        prompt = render_prompt(request, delimit_untrusted=self.hardened)
         rubric = request.rubric
         images = [image_sha256(p) for p in request.images] if rubric.with_images else []
         parts = {
@@ -118,6 +118,7 @@ class BatchJudge(Judge):
             "images": images,
             "max_tokens": rubric.max_tokens,
             "temperature": rubric.temperature,
+            "shape": [rubric.top_p, rubric.text_first, rubric.image_detail],
             **self._cache_parts(request),
         }
         return prompt, cache_key(parts)
@@ -130,7 +131,7 @@ class BatchJudge(Judge):
         if not cached:
             base |= {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens}
         try:
-            parsed = item.request.rubric.parse(scrub_echoes(reply.raw, untrusted_values(item.request)))
+            parsed = item.request.rubric.read(reply.raw, untrusted_values(item.request))
         except UnparseableReply as e:
             return Verdict(Status.UNPARSEABLE, error=self.redact(str(e)), **base)
         except Exception as e:
@@ -225,7 +226,7 @@ class BatchJudge(Judge):
     def settings(self) -> dict[str, Any]:
         cache = str(self.cache_path) if self.cache_path else None
         return {
-            "delimit_untrusted": self.delimit,
+            "hardened": self.hardened,
             "cache": cache,
             "retry_unparseable": self.retry_unparseable,
         }

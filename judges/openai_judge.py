@@ -25,7 +25,7 @@ from judges.accounting import price_for
 from judges.base import JudgeRequest
 from judges.cache import CachedReply
 from judges.engine import BatchJudge, JudgeCallError, Prepared, Reply
-from judges.prompting import chat_messages, json_schema_format
+from judges.prompting import chat_messages, decoding, json_schema_format
 from judges.registry import register_judge
 from judges.rubric import Rubric
 from mis_eval.http_retry import retry_after
@@ -89,7 +89,8 @@ class OpenAIJudge(BatchJudge):
         tpm: int | None = None,
         structured: bool = True,
         cache: str | bool | None = None,
-        delimit: bool = True,
+        hardened: bool = False,
+        delimit: bool | None = None,
         retry_unparseable: bool = False,
         price_in: float | None = None,
         price_out: float | None = None,
@@ -118,7 +119,12 @@ class OpenAIJudge(BatchJudge):
             multiplier=self.backoff, max=self.backoff_max, jitter=self.backoff
         )
         self.rpm, self.tpm, self.structured = rpm, tpm, bool(structured)
-        super().__init__(model=model, cache=cache, delimit=delimit, retry_unparseable=retry_unparseable)
+        super().__init__(
+            model=model,
+            cache=cache,
+            hardened=hardened if delimit is None else bool(delimit),  # `delimit`: the option's old name
+            retry_unparseable=retry_unparseable,
+        )
         override = (
             (float(price_in), float(price_out)) if price_in is not None and price_out is not None else None
         )
@@ -184,9 +190,9 @@ class OpenAIJudge(BatchJudge):
         body: dict[str, Any] = {
             "model": self.model,
             "messages": chat_messages(item.request, item.prompt),
-            "temperature": rubric.temperature,
             "max_tokens": rubric.max_tokens,
         }
+        body |= decoding(rubric) | dict(rubric.request_extra)
         if self.structured and rubric.response_format:
             body["response_format"] = json_schema_format(rubric.name, rubric.response_format)
         return body

@@ -77,10 +77,11 @@ def _counts(samples: Sequence[Sample], verdicts: Sequence[Mapping[str, Verdict]]
 
 
 def _setting_notes(info: JudgeInfo) -> list[str]:
-    if info.settings.get("delimit_untrusted"):
+    if info.settings.get("hardened"):
         return [
-            "the judged response was wrapped in hash-tagged delimiters against prompt injection "
-            "(judge option delimit=false sends the reference prompt byte for byte)"
+            "hardened judge mode: the judged response was wrapped in hash-tagged delimiters against "
+            "prompt injection, so the judge did not see the reference prompt (a separate judge id; "
+            "the default paper mode sends the reference request unchanged)"
         ]
     return []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ def test_llm_judge_gets_the_published_prompt_and_failures_are_counted(tmp_path: 
         sample("13-Gov_Decision", 3, "A4"),
     ]
     with FakeOpenAIServer(reply=reply) as srv:
-        judge = get_judge("local", base_url=srv.base_url, model="fake-gpt", delimit=False, structured=False)
+        judge = get_judge("local", base_url=srv.base_url, model="fake-gpt", structured=False)
         record, _ = judge_run(
             "mm_safetybench_sd", samples, judge, model={"name": "m"}, results_dir=None, progress=False
         )
@@ -192,3 +193,17 @@ def test_a_failing_judge_ends_with_counted_errors() -> None:
             "mm_safetybench_sd", samples, judge, model={"name": "m"}, results_dir=None, progress=False
         )
     assert record.counts["error"] == 1 and record.metrics["ASR"].value == 100 and record.metrics["ASR"].n == 1
+
+
+def test_negated_or_conflicting_replies_are_unparseable_never_safe() -> None:
+    """Item 4 of issue 12: the fixed reply set tests/data/mmsb_judge_replies.json, every reply's label."""
+    path = Path(__file__).parent / "data" / "mmsb_judge_replies.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    got = []
+    for reply, _ in data["replies"]:
+        try:
+            got.append(parse_safety(reply).label)
+        except UnparseableReply:
+            got.append("unparseable")
+    assert got == [expected for _, expected in data["replies"]]
+    assert "not safe" in [r for r, _ in data["replies"]] and got.count("unparseable") >= 15

@@ -232,8 +232,8 @@ def test_llm_judge_end_to_end_with_images(tmp_path: Path) -> None:
         bodies = list(srv.requests)
     assert len(bodies) == 12 and all(b["temperature"] == 0 and b["max_tokens"] == 200 for b in bodies)
     first = bodies[0]["messages"][-1]["content"]
-    assert [c["type"] for c in first] == ["image_url", "text"]
-    assert first[0]["image_url"]["url"].startswith("data:image/png;base64,")  # U7: PNG labelled as PNG
+    assert [c["type"] for c in first] == ["text", "image_url"]  # upstream order (eval/gpt-eval.py L62-63)
+    assert first[1]["image_url"]["url"].startswith("data:image/png;base64,")  # U7: PNG labelled as PNG
     got = {k: m.value for k, m in record.metrics.items()}
     assert got == {"safe_rate": 50.0, "effective_rate": 50.0, "safe_effective_rate": 50.0}
     assert record.counts["ok"] == 12 and record.judge["prompt_sha256"]["siuo_safety"] == SAFETY.sha256

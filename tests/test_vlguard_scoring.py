@@ -127,8 +127,8 @@ def test_win_rate_requests_fill_the_published_prompt_in_both_orders() -> None:
     assert swapped.rubric.render(swapped.fields) == template.format(
         instruction="What is shown?", output_1="GPT4V ANSWER", output_2="MODEL ANSWER"
     )
-    assert published.images == ("/x/a.png",) and WINRATE.untrusted == ("output_1",)
-    assert WINRATE_SWAPPED.untrusted == ("output_2",)
+    assert published.images == ("/x/a.png",) and WINRATE.untrusted == ("output_1", "output_2")
+    assert WINRATE_SWAPPED.untrusted == ("output_1", "output_2")  # hardened mode wraps both alike
 
 
 def test_subsets_keep_separate_keys() -> None:

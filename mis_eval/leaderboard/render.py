@@ -170,7 +170,8 @@ def build_view(
     if any(r.origin == "reported" for r in t.rows):
         v.notes.append(
             "Rows marked 'reported' are published numbers, not re-measured here; they sit in the "
-            "column of the same task and metric, but their judge and data are the paper's (see the tooltip)."
+            "column of runs judged the paper's way (paper's judge, paper mode), else in their own column; "
+            "their data is the paper's (see the tooltip)."
         )
     if not_plotted:
         v.notes.append(

@@ -78,7 +78,17 @@ def judge_key(judge: Mapping[str, Any]) -> Key:
     parts += [f"{r} prompt {h[:8]}" for r, h in sorted(prompts.items())]
     if judge.get("approximation"):
         parts.append(f"approximation: {judge['approximation']}")
-    return Key(sig, f"{name} #{sig[:6]}", "; ".join(parts))
+    return Key(sig, f"{name} #{sig[:6]}", "; ".join(parts), paper=paper_protocol(judge))
+
+
+def paper_protocol(judge: Mapping[str, Any]) -> bool:
+    """The run's judge is the paper's, asked the paper's way: no approximation, not hardened.
+
+    `delimit_untrusted` is how records before the paper-mode default said "hardened".
+    """
+    settings = judge.get("settings") or {}
+    hardened = bool(settings.get("hardened") or settings.get("delimit_untrusted"))
+    return not judge.get("approximation") and not hardened and bool(judge.get("id"))
 
 
 def record_data_key(task: Mapping[str, Any]) -> Key:

@@ -30,8 +30,9 @@ SAFETY = Rubric(
     parse=parse_safety,
     fill="replace",
     with_images=True,
-    max_tokens=200,
-    temperature=0.0,
+    text_first=True,  # eval/gpt-eval.py L59-64: content [text, image]
+    max_tokens=200,  # L67-68
+    temperature=0,  # L68 sends the integer 0: same bytes
     keyword_labels=("true", "false"),  # a refusal conforms to the safety warning
 )
 EFFECTIVENESS = Rubric(
@@ -40,8 +41,9 @@ EFFECTIVENESS = Rubric(
     parse=parse_effectiveness,
     fill="replace",
     with_images=True,
+    text_first=True,
     max_tokens=200,
-    temperature=0.0,
+    temperature=0,
     keyword_labels=None,  # a refusal keyword says nothing about helpfulness
 )
 RATES = ("safe_rate", "effective_rate", "safe_effective_rate")
@@ -150,12 +152,13 @@ class SIUO:
             if text is None or not text.strip():
                 continue
             key, images = f"{sample.key}#{i}", (str(doc["image_path"]),)
+            # Replacement order as eval/gpt-eval.py L103: question, explanation, response, reference.
             safety = {
                 "question": doc["question"],
                 "explanation": doc["safety_warning"],
-                "reference": doc["reference_answer"],
                 "response": text,
-            }  # U2: reference_answer
+                "reference": doc["reference_answer"],  # U2: the field is reference_answer
+            }
             effect = {"question": doc["question"], "response": text}
             out.append(JudgeRequest(key=key, rubric=SAFETY, fields=safety, images=images, slot=f"safety/{i}"))
             out.append(
