@@ -47,13 +47,14 @@ def package_versions(
 
 @dataclass
 class Metric:
-    """A rate in percent with its 95% bootstrap interval; value None means 'not measurable'."""
+    """A rate in percent with its 95% interval; value None means 'not measurable'."""
 
     value: float | None
     ci_low: float | None = None
     ci_high: float | None = None
     n: int = 0  # samples with a usable verdict (the denominator)
     n_excluded: int = 0  # judge errors / unparseable / failed generations, left out of n
+    ci_method: str | None = None  # how ci_low/ci_high were computed (mis_eval.metrics); None: unknown/none
 
 
 @dataclass

@@ -44,7 +44,7 @@ def breakdown_table(record: RunRecord, by: str = "category") -> str:
 
 def summary(records: Sequence[RunRecord]) -> str:
     parts = [
-        "Rates in % with 95% bootstrap CI (judge errors are excluded and counted):",
+        "Rates in % with 95% CI (its method: ci_method in the run record; judge errors excluded, counted):",
         overall_table(records),
     ]
     for r in records:

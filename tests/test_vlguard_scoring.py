@@ -114,6 +114,9 @@ def test_win_rate_in_both_orders_on_a_hand_computed_set() -> None:
         100 * 4 / 7, abs=1e-3
     )
     assert m["refusal_rate"].value == 0 and "ASR" not in m
+    # an item's two judgments are resampled together: 7 judgments of 4 items
+    assert m["win_rate_mean"].n == 7 and "cluster bootstrap" in str(m["win_rate_mean"].ci_method)
+    assert m["win_rate"].ci_method == "exact (Clopper-Pearson)"
 
 
 def test_win_rate_requests_fill_the_published_prompt_in_both_orders() -> None:

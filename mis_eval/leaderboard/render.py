@@ -77,6 +77,8 @@ def _cell(t: Table, cell: Cell | None) -> dict[str, Any]:
         f"judge {t.judge_ref(e.judge)}: {e.judge.label}; data {t.data_ref(e.data)}: {e.data.label}; "
         f"n={m.n}, excluded={m.n_excluded}; run: {e.run_id or e.source}; finished {e.when}"
     )
+    if m.ci_method:
+        title += f"; CI: {m.ci_method}"
     if m.value is None:
         title = f"not measured: this judge gives no verdict for {cell.entry.task} / this metric; " + title
     if e.origin == "reported":
@@ -150,8 +152,9 @@ def build_view(
     v.judges = [{"ref": t.judge_ref(k), "label": k.label, "detail": k.detail} for k in t.judges]
     v.data = [{"ref": t.data_ref(k), "label": k.label, "detail": k.detail} for k in t.data]
     v.notes = [
-        "Numbers are percentages; [a, b] is the 95% confidence interval (bootstrap over samples for judged "
-        "runs; lmms-eval's stderr, or a normal approximation marked *, for capability).",
+        "Numbers are percentages; [a, b] is the 95% confidence interval (for judged runs exact "
+        "Clopper-Pearson, on the effective n where items are grouped; hover a number for its method; "
+        "lmms-eval's stderr, or a normal approximation marked *, for capability).",
         "↓ lower is better, ↑ higher is better. Jn·Dn name the judge and data version of a column "
         "(legend above).",
         "⚠ marks a task measured with more than one judge or data version: each gets its own column; "
@@ -280,6 +283,7 @@ def write_csv(t: Table, wide: Path, long: Path) -> None:
                         "value": m.value if m else None,
                         "ci_low": m.ci_low if m else None,
                         "ci_high": m.ci_high if m else None,
+                        "ci_method": m.ci_method if m else None,
                         "n": m.n if m else None,
                         "n_excluded": m.n_excluded if m else None,
                         "judge": e.judge.label,
