@@ -25,6 +25,13 @@ from judges.rubric import Rubric
 OFF = {False, "off", "none", "no", "false", "0"}
 
 
+class JudgeSetupError(ValueError):
+    """A judge cannot start at all (server unreachable while asking its model id, ...): one clear line.
+
+    A ValueError, so the command line reports it as a configuration error (exit 2), no traceback.
+    """
+
+
 class JudgeCallError(Exception):
     """A judge call failed for good (retries exhausted, refusal, bad request)."""
 
@@ -142,8 +149,8 @@ class BatchJudge(Judge):
     async def ajudge(self, requests: Sequence[JudgeRequest], *, progress: bool = True) -> list[Verdict]:
         if self._cache is None and self.cache_path is not None:
             self._cache = JudgeCache(self.cache_path)  # reopened after aclose()
-        await self._open()
         try:
+            await self._open()  # inside the try: a failed start still closes what it opened
             return await self._judge_batch(requests, progress)
         finally:
             await self._close()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mis_eval.commands.judge import add_judge_arguments, judge_outputs, split_spec
+from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs, split_spec
 from mis_eval.commands.tasks import tasks_dir
 from mis_eval.pipeline import ENV_JUDGE, ENV_JUDGE_ARGS
 from mis_eval.report import summary
@@ -93,8 +93,12 @@ def run(args: argparse.Namespace) -> int:
     records = []
     for samples_file in sorted(fresh):
         records += judge_outputs(
-            samples_file, args.judge, results_dir=args.results_dir, progress=not args.no_progress
+            samples_file,
+            args.judge,
+            results_dir=args.results_dir,
+            progress=not args.no_progress,
+            max_unusable=args.max_unusable,
         )
     if records:
         print(summary(records))
-    return 0
+    return exit_status(records, "run")
