@@ -26,7 +26,7 @@ from tenacity.wait import wait_exponential_jitter
 from judges.accounting import price_for
 from judges.base import JudgeRequest
 from judges.cache import CachedReply
-from judges.engine import BatchJudge, JudgeCallError, JudgeSetupError, Prepared, Reply
+from judges.engine import DEFAULT_LEASE_S, BatchJudge, JudgeCallError, JudgeSetupError, Prepared, Reply
 from judges.prompting import chat_messages, json_schema_format
 from judges.registry import register_judge
 from judges.rubric import Rubric
@@ -144,6 +144,7 @@ class OpenAIJudge(BatchJudge):
         cache: str | bool | None = None,
         delimit: bool = True,
         retry_unparseable: bool = False,
+        lease: float = DEFAULT_LEASE_S,
         price_in: float | None = None,
         price_out: float | None = None,
         **unknown: Any,
@@ -171,7 +172,9 @@ class OpenAIJudge(BatchJudge):
             multiplier=self.backoff, max=self.backoff_max, jitter=self.backoff
         )
         self.rpm, self.tpm, self.structured = rpm, tpm, bool(structured)
-        super().__init__(model=model, cache=cache, delimit=delimit, retry_unparseable=retry_unparseable)
+        super().__init__(
+            model=model, cache=cache, delimit=delimit, retry_unparseable=retry_unparseable, lease=lease
+        )
         override = (
             (float(price_in), float(price_out)) if price_in is not None and price_out is not None else None
         )
@@ -184,6 +187,9 @@ class OpenAIJudge(BatchJudge):
 
     def supports(self, rubric: Rubric) -> bool:
         return True
+
+    def _claim_chunk(self) -> int:
+        return max(self.concurrency, 8)
 
     def redact(self, text: str) -> str:
         key = self._api_key
