@@ -4,7 +4,8 @@ lmms-eval 0.7.3 finds external tasks only through --include_path (it has no task
 point, and its LMMS_EVAL_PLUGINS hook extends the path after the task index is built), so
 this forwards every argument to `python -m lmms_eval` with our task folder included, then
 judges what was logged. lmms-eval exits 0 even when a run fails: success here means a
-samples file was written.
+samples file was written. Its output is piped through mis_eval/redaction.py: keys in the
+arguments or the environment never reach the terminal.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs, split_spec
 from mis_eval.commands.tasks import tasks_dir
 from mis_eval.pipeline import ENV_JUDGE, ENV_JUDGE_ARGS
+from mis_eval.redaction import Redactor, secret_values, start_pumps
 from mis_eval.report import summary
 
 HELP = "run lmms-eval with mis-eval's tasks (all other arguments go to lmms-eval), then judge"
@@ -69,9 +71,22 @@ def run_lmms_eval(argv: Sequence[str], *, judge_spec: str | None, env: dict[str,
         name, options = split_spec(judge_spec)
         child_env[ENV_JUDGE] = name
         child_env[ENV_JUDGE_ARGS] = options or ""
-    proc = subprocess.run(cmd, env=child_env, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"lmms-eval exited with status {proc.returncode}")
+    redact = Redactor(secret_values(cmd, child_env))
+    # piped, not inherited: lmms-eval prints its arguments (model_args with any key in them)
+    proc = subprocess.Popen(cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    pumps = start_pumps([(proc.stdout, sys.stdout), (proc.stderr, sys.stderr)], redact)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        code = proc.wait()
+        raise
+    finally:
+        for t in pumps:
+            t.join(10)
+    if code != 0:
+        raise SystemExit(f"lmms-eval exited with status {code}")
     return out
 
 
