@@ -45,10 +45,17 @@ class JudgeCallError(Exception):
 
 @dataclass
 class Prepared:
+    """One distinct judge input. The rendered prompt is not kept (it is rendered again when sent):
+    a 20k-sample batch would otherwise hold every prompt in memory for the whole run."""
+
     request: JudgeRequest
-    prompt: str
     key: str
     indices: list[int]
+    delimit: bool = True
+
+    @property
+    def prompt(self) -> str:
+        return render_prompt(self.request, delimit_untrusted=self.delimit)
 
 
 @dataclass
@@ -174,12 +181,12 @@ class BatchJudge(Judge):
         for i, r in enumerate(requests):
             acct.prompt_sha256[r.rubric.name] = r.rubric.sha256
             try:
-                prompt, key = self._prepare(r)
+                _, key = self._prepare(r)
             except Exception as e:  # missing image, template field missing, ...
                 out[i] = Verdict(Status.ERROR, error=f"{r.key}: cannot build judge input: {e}", judge=self.id)
                 acct.errors += 1
                 continue
-            unique.setdefault(key, Prepared(r, prompt, key, [])).indices.append(i)
+            unique.setdefault(key, Prepared(r, key, [], self.delimit)).indices.append(i)
 
         bar = Progress(len(requests), f"judge {self.id}", acct, progress)
         bar.bar.update(sum(v is not None for v in out))
