@@ -130,6 +130,9 @@ class VLLMJudge(BatchJudge):
             raise result
         return result
 
+    def _claim_chunk(self) -> int:
+        return self.chunk
+
     async def _complete_all(self, items: Sequence[Prepared], done: Callable[..., None]) -> None:
         for i in range(0, len(items), self.chunk):  # chunks: progress and cache commits as they finish
             batch = items[i : i + self.chunk]

@@ -70,6 +70,9 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)  # approximations and deviations, in words
     source: dict[str, Any] = field(default_factory=dict)  # where responses came from
     agreement: list[dict[str, Any]] = field(default_factory=list)  # panel runs: judge-pair statistics
+    # whether the numbers can be used: {complete, unusable, verdicts, unusable_fraction, max_unusable,
+    # reason}; empty in records written before it existed
+    completeness: dict[str, Any] = field(default_factory=dict)
     started_at: str = field(default_factory=utc_now)
     finished_at: str = field(default_factory=utc_now)
     versions: dict[str, str] = field(default_factory=package_versions)
@@ -79,6 +82,11 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def complete(self) -> bool:
+        """False when too many verdicts are unusable for the rates to stand (see `completeness`)."""
+        return bool(self.completeness.get("complete", True))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunRecord:

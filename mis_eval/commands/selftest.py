@@ -68,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
         plans = config.suite(args.suite)
         baseline_path = Path(args.baseline) if args.baseline else config.baseline
         baseline, baseline_meta = read_baseline(baseline_path) if baseline_path else (None, None)
+        if not config.thresholds and baseline is None:  # a gate that checks nothing must not pass
+            raise ValueError(
+                f"{config.path}: no checks: the config has no thresholds and there is no baseline; "
+                'add thresholds (e.g. "mis_*/ASR": {max: 50}) or pass --baseline report.json'
+            )
         spec = load_spec()
     except (ValueError, FileNotFoundError) as e:
         print(f"mis-eval selftest: {e}", file=sys.stderr)
@@ -102,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_RUN
     current = measurements(suite.entries, spec)
     checks = evaluate(current, config, baseline, suite.problems)
+    if not checks:
+        print(f"mis-eval selftest: {config.path}: no check applied to this run", file=sys.stderr)
+        return EXIT_USAGE
     card = Card(
         model={"name": name, "adapter": args.model, "args": redact_args(args.model_args)},
         suite=args.suite,

@@ -2,7 +2,8 @@
 
 Everything that comes from a run (model names, judge ids, notes, file names) is escaped
 for its format: HTML by jinja2 autoescape (plus a CSP that only allows our own script),
-Markdown by entity/backslash escaping, CSV against formula injection.
+Markdown by entity/backslash escaping, CSV against formula injection; in all of them bidi
+control characters are neutralised (mis_eval/display.py).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 
+from mis_eval.display import html_environment, neutralise_bidi
 from mis_eval.leaderboard.table import Cell, Column, SummaryCell, Table
 
 HERE = Path(__file__).parent
@@ -184,9 +185,7 @@ def build_view(
 
 
 def write_html(v: View, png: bytes | None, path: Path) -> None:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE), autoescape=True, undefined=jinja2.StrictUndefined
-    )
+    env = html_environment(HERE)
     script = (HERE / "sort.js").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     html = env.get_template("leaderboard.html.jinja").render(
@@ -203,7 +202,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|#])")
 
 
 def md_escape(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = neutralise_bidi(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
@@ -252,9 +251,10 @@ def write_markdown(v: View, path: Path, plot_file: str | None) -> None:
 
 def csv_safe(value: Any) -> Any:
     """Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    value = neutralise_bidi(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def write_csv(t: Table, wide: Path, long: Path) -> None:

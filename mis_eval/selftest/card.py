@@ -12,8 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
+from mis_eval.display import html_environment
 from mis_eval.records import utc_now
 from mis_eval.selftest.compare import FAIL, Check, Measurement, passed
 
@@ -92,9 +91,7 @@ def write_card(card: Card, out_dir: Path) -> dict[str, Path]:
     paths["json"].write_text(
         json.dumps(card.to_dict(), indent=2, ensure_ascii=False, default=str), encoding="utf-8"
     )
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE), autoescape=True, undefined=jinja2.StrictUndefined
-    )
+    env = html_environment(HERE)
     rows = [
         {
             **asdict(m),

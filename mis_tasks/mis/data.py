@@ -13,6 +13,7 @@ from mis_tasks.common import (
     data_root,
     read_json,
     remember,
+    require_records,
     resolve_inside,
     stamp_fingerprint,
 )
@@ -49,6 +50,7 @@ def load_split(
     raw = read_json(path)
     if not isinstance(raw, list):
         raise DataError(f"{path}: expected a JSON array of records, got {type(raw).__name__}")
+    require_records(raw, str(path))
     task = task or f"mis_{split}"
     records: list[dict[str, Any]] = []
     seen: set[str] = set()
