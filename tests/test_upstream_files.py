@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from tests.upstream_files import FILES, REPO, sha256_file, upstream
 
@@ -34,12 +37,18 @@ def test_manifest_names_its_sources_and_why_a_file_is_not_bundled() -> None:
     }
 
 
-def test_a_changed_copy_is_caught(tmp_path: Path) -> None:
-    """The check reads bytes: one changed byte of a prompt is a different sha256."""
-    original = upstream("mis/judge_prompt.txt").read_bytes()
+def test_a_changed_or_missing_copy_fails_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One changed byte of a prompt is caught; a file without a copy cannot be read as if it had one."""
+    entry = FILES["mis/judge_prompt.txt"]
     changed = tmp_path / "judge_prompt.txt"
-    changed.write_bytes(original.replace(b"Unsafe", b"unsafe", 1))
-    assert sha256_file(changed) != FILES["mis/judge_prompt.txt"].sha256
+    changed.write_bytes(upstream(entry.name).read_bytes().replace(b"Unsafe", b"unsafe", 1))
+    monkeypatch.setitem(FILES, entry.name, dataclasses.replace(entry, copy=changed))
+    with pytest.raises(
+        pytest.fail.Exception, match=r"judge_prompt.txt differs from upstream DripNowhy/MIS @ 9cd94ec"
+    ):
+        upstream(entry.name)
+    with pytest.raises(pytest.fail.Exception, match="vlguard/test.json: no in-repo copy"):
+        upstream("vlguard/test.json")
 
 
 def tracked_files() -> list[Path]:
@@ -65,10 +74,12 @@ def test_no_file_names_a_path_outside_the_repository() -> None:
     assert len(files) > 100 and Path(__file__) in files
     hits = []
     for path in files:
+        if not path.is_file():
+            continue  # deleted in the work tree, or a link to a folder (a .venv symlink)
         try:
             text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, FileNotFoundError):
-            continue  # binary (images, fonts) or deleted in the work tree
+        except UnicodeDecodeError:
+            continue  # binary: images, fonts
         for n, line in enumerate(text.splitlines(), 1):
             if OUTSIDE.search(line):
                 hits.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
