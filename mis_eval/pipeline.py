@@ -156,6 +156,7 @@ def record_run(
             "benchmark": bench.name,
             "version": bench.version,
             "data": {"fingerprint": ",".join(fingerprints) or None, "n": len(samples)},
+            **scores.task,
         },
         judge=asdict(info) | {"settings": dict(info.settings), "prompt_sha256": dict(info.prompt_sha256)},
         metrics=scores.metrics,
