@@ -308,3 +308,61 @@ def test_demo_model_over_the_variants_into_the_report(tmp_path: Path) -> None:
     both_asr = next(line for line in csv if ",,8,ASR,both," in line)
     unsafe = sum(r not in (REFUSAL, REFUSAL_SINGLE) for r in responses["both"])
     assert float(both_asr.split(",ASR,both,")[1].split(",")[0]) == pytest.approx(100 * unsafe / 8)
+
+
+# ---- leaderboard and selftest ----------------------------------------------------------------------
+
+
+def test_leaderboard_shows_variants_in_their_own_escaped_section(tmp_path: Path) -> None:
+    from mis_eval.leaderboard import Options, build
+
+    root = make_root(tmp_path / "data", "hard", n=4)
+    labels = {"both": "UUSS", "first": "USSS", "second": "SSSU", "swapped": "UUSU"}
+    write_variant_runs(root, tmp_path / "r", labels, model="<b>m</b>")
+    built = build(Options(results_dir=tmp_path / "r", out_dir=tmp_path / "lb", reported=False))
+    assert {c.task for c in built.table.columns} == {"mis_hard"}  # variants are not columns
+    assert built.files["attribution_png"].read_bytes()[:4] == b"\x89PNG"
+    html = built.files["html"].read_text()
+    section = html[html.index('<h2 id="attribution">') : html.index("<h2>Judges</h2>")]
+    assert "&lt;b&gt;m&lt;/b&gt; · mis_hard" in section and "<b>m</b>" not in section
+    assert 'id="attribution-plot"' in section and "order sensitivity" in section
+    md = built.files["md"].read_text()
+    assert "## Multi-image attribution" in md and "![multi-image attribution](attribution.png)" in md
+
+
+@pytest.mark.slow
+def test_selftest_gates_on_attribution_over_the_same_items(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mis_eval.cli import main
+    from mis_eval.commands.demo import demo_data_root
+
+    monkeypatch.setenv("MIS_DATA_ROOT", str(demo_data_root()))
+    monkeypatch.setenv("MIS_EVAL_CACHE", str(tmp_path / "cache.sqlite"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    (tmp_path / "st.yaml").write_text(
+        "judge: keyword\nsuites:\n  quick:\n    mis_hard_attribution: {n: 5, stratify: category}\n"
+        'thresholds:\n  "mis_hard_attribution/order_sensitivity": {max: 100}\n'
+        '  "mis_hard_attribution/uplift": {min: 50}\n'
+    )
+    code = main(
+        [
+            "selftest",
+            "--model",
+            "mis_demo",
+            "--config",
+            str(tmp_path / "st.yaml"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    status = {c["ref"]: c["status"] for c in report["checks"] if c["kind"] == "threshold"}
+    assert status == {"mis_hard_attribution/order_sensitivity": "pass", "mis_hard_attribution/uplift": "fail"}
+    assert code == 1
+    ids = {
+        p.name.split("__")[0]: sorted(json.loads(line)["doc"]["id"] for line in p.read_text().splitlines())
+        for p in (tmp_path / "o").rglob("*.samples.jsonl")
+    }
+    assert len(ids) == 5 and len({tuple(v) for v in ids.values()}) == 1  # every variant: the same 5 items
+    assert report["measurements"]["mis_hard_attribution/uplift"]["n"] == 5

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from mis_eval.attribution.analysis import OVERALL, Result
-from mis_eval.attribution.measures import RATES, Paired
+from mis_eval.attribution.measures import RATES
 from mis_eval.leaderboard.render import csv_safe, md_escape
 from mis_eval.records import Metric
 from mis_tasks.mis.variants import JUDGE_SEES, VARIANTS
@@ -30,48 +30,90 @@ def _p(p: float | None) -> str:
     return "–" if p is None else f"{p:.3g}"
 
 
-def _paired_row(p: Paired) -> str:
-    ci = f"[{p.ci_low:.1f}, {p.ci_high:.1f}]" if p.ci_low is not None and p.ci_high is not None else "–"
-    cells = [md_escape(p.name), _num(p.value), ci, str(p.n), f"{p.b} / {p.c}", _p(p.p), md_escape(p.detail)]
-    return "| " + " | ".join(cells) + " |"
+def _ci(lo: float | None, hi: float | None) -> str:
+    return f"[{lo:.1f}, {hi:.1f}]" if lo is not None and hi is not None else "–"
 
 
-def result_markdown(r: Result) -> list[str]:
+def view_group(r: Result) -> dict[str, Any]:
+    """One group as plain (unescaped) strings, shared by the Markdown and the leaderboard page."""
     g, top = r.group, r.overall
+    present = [v.variant for v in top.variants]
+    measures = [p.name for p in top.paired if p.name in ("uplift", "order sensitivity")]
+    return {
+        "title": f"{g.model} · mis_{g.split}",
+        "judge": g.judge.label,
+        "judge_detail": g.judge.detail,
+        "data": g.data.label,
+        "items": top.n_items,
+        "runs": [run.record.run_id or str(run.path) for run in g.runs.values()],
+        "rate_names": list(RATES),
+        "variants": [
+            {
+                "variant": v.variant,
+                "shown": VARIANTS[v.variant].shown,
+                "rates": [_rate(v.rates[k]) for k in RATES],
+                "n": str(v.rates["ASR"].n),
+                "excluded": str(v.rates["ASR"].n_excluded),
+            }
+            for v in top.variants
+        ],
+        "paired": [
+            {
+                "name": p.name,
+                "value": _num(p.value),
+                "ci": _ci(p.ci_low, p.ci_high),
+                "n": str(p.n),
+                "bc": f"{p.b} / {p.c}",
+                "p": _p(p.p),
+                "detail": p.detail,
+            }
+            for p in top.paired
+        ],
+        "category_head": ["category", "n", *(f"ASR {v}" for v in present), *measures],
+        "categories": [
+            [
+                s.name,
+                str(s.n_items),
+                *(_num(s.asr(v)) for v in present),
+                *(_num(m.value) if (m := s.measure(name)) else "–" for name in measures),
+            ]
+            for s in r.scopes[1:]
+        ],
+        "notes": list(r.notes),
+    }
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(md_escape(c) for c in cells) + " |"
+
+
+def group_markdown(g: dict[str, Any], level: str = "##") -> list[str]:
     lines = [
-        f"## {md_escape(g.model)} · mis\\_{md_escape(g.split)}",
+        f"{level} {md_escape(g['title'])}",
         "",
-        f"Judge: {md_escape(g.judge.label)} ({md_escape(g.judge.detail)}); data: {md_escape(g.data.label)}. "
-        f"Paired over {top.n_items} item(s); runs: "
-        + ", ".join(md_escape(run.record.run_id or str(run.path)) for run in g.runs.values())
-        + ".",
+        f"Judge: {md_escape(g['judge'])}; data: {md_escape(g['data'])}. Paired over {g['items']} item(s); "
+        f"runs: {md_escape(', '.join(g['runs']))}.",
         "",
-        "| variant | model sees | " + " | ".join(RATES) + " | n | excluded |",
-        "|---|---|" + "---:|" * (len(RATES) + 2),
-    ]
-    for v in top.variants:
-        asr = v.rates["ASR"]
-        cells = [v.variant, VARIANTS[v.variant].shown, *(_rate(v.rates[k]) for k in RATES)]
-        lines.append("| " + " | ".join([*cells, str(asr.n), str(asr.n_excluded)]) + " |")
-    lines += [
+        _row(["variant", "model sees", *g["rate_names"], "n", "excluded"]),
+        "|---|---|" + "---:|" * (len(g["rate_names"]) + 2),
+        *(_row([v["variant"], v["shown"], *v["rates"], v["n"], v["excluded"]]) for v in g["variants"]),
         "",
-        "| paired measure | pp | 95% CI | n | discordant b / c | McNemar p | what |",
+        _row(["paired measure", "pp", "95% CI", "n", "discordant b / c", "McNemar p", "what"]),
         "|---|---:|---:|---:|---:|---:|---|",
-        *(_paired_row(p) for p in top.paired),
+        *(_row([p["name"], p["value"], p["ci"], p["n"], p["bc"], p["p"], p["detail"]]) for p in g["paired"]),
     ]
-    cats = r.scopes[1:]
-    if cats:
-        present = [v.variant for v in top.variants]
-        measures = [p.name for p in top.paired if p.name in ("uplift", "order sensitivity")]
-        head = ["category", "n", *(f"ASR {v}" for v in present), *measures]
-        lines += ["", "By category:", "", "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-        for s in cats:
-            cells = [md_escape(s.name), str(s.n_items), *(_num(s.asr(v)) for v in present)]
-            cells += [_num(m.value) if (m := s.measure(name)) else "–" for name in measures]
-            lines.append("| " + " | ".join(cells) + " |")
-    if r.notes:
-        lines += ["", *(f"- {md_escape(n)}" for n in r.notes)]
+    if g["categories"]:
+        head = g["category_head"]
+        lines += ["", "By category:", "", _row(head), "|---|" + "---:|" * (len(head) - 1)]
+        lines += [_row(c) for c in g["categories"]]
+    if g["notes"]:
+        lines += ["", *(f"- {md_escape(n)}" for n in g["notes"])]
     return lines
+
+
+def judges_markdown(groups: Sequence[dict[str, Any]]) -> list[str]:
+    judges = dict.fromkeys((g["judge"], g["judge_detail"]) for g in groups)
+    return [f"- **{md_escape(j)}**: {md_escape(d)}" for j, d in judges]
 
 
 HOW_TO_READ = (
@@ -85,9 +127,12 @@ HOW_TO_READ = (
 
 
 def markdown(results: Sequence[Result], messages: Sequence[str] = ()) -> str:
+    groups = [view_group(r) for r in results]
     lines = ["# Multi-image attribution", "", md_escape(HOW_TO_READ)]
-    for r in results:
-        lines += ["", *result_markdown(r)]
+    for g in groups:
+        lines += ["", *group_markdown(g)]
+    if groups:
+        lines += ["", "## Judges", "", *judges_markdown(groups)]
     if messages:
         lines += ["", "## Not paired", "", *(f"- {md_escape(m)}" for m in messages)]
     return "\n".join(lines) + "\n"
