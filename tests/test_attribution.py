@@ -284,6 +284,8 @@ def test_demo_model_over_the_variants_into_the_report(tmp_path: Path) -> None:
         timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "order sensitivity" in run.stdout  # `mis-eval run` reports the variants it ran
+    assert (tmp_path / "attribution" / "attribution.csv").is_file()
     proc = subprocess.run(
         [*cmd, "attribution", "results", "--out", "att"],
         cwd=tmp_path,

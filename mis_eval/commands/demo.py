@@ -16,8 +16,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from mis_eval.attribution import analyse_results, write_outputs
-from mis_eval.attribution.report import markdown
+from mis_eval.commands.attribution import add_out_argument, report_runs
 from mis_eval.commands.judge import judge_outputs
 from mis_eval.commands.run import run_lmms_eval
 from mis_eval.records import DEFAULT_RESULTS_DIR
@@ -38,9 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the attribution variants too and print the `mis-eval attribution` report",
     )
-    p.add_argument(
-        "--attribution-out", type=Path, default=Path("attribution/demo"), help="attribution report folder"
-    )
+    add_out_argument(p, "attribution/demo")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,12 +67,7 @@ def run(args: argparse.Namespace) -> int:
             f, ["keyword"], results_dir=args.results_dir, data_root=str(demo_data_root()), progress=False
         )
     print()
-    if args.attribution:
-        report = analyse_results([args.results_dir / f"{r.run_id}.json" for r in records])
-        print(markdown(report.results, report.messages))
-        files = write_outputs(report, args.attribution_out)
-        print("Attribution report: " + ", ".join(str(p) for p in files.values()))
-    else:
+    if not (args.attribution and report_runs(records, args.results_dir, args.attribution_out)):
         print(summary(records))
     print(f"\nRun records: {args.results_dir.resolve()}  (model: mis_demo, an offline rule-based stand-in)")
     return 0
