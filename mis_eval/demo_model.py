@@ -21,7 +21,6 @@ from typing import Any
 
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
-from lmms_eval.models.registry_v2 import ModelManifest
 from PIL import Image
 from tqdm import tqdm
 
@@ -87,5 +86,9 @@ class DemoModel(lmms):
         raise NotImplementedError("mis_demo only generates")
 
 
-def manifest() -> ModelManifest:
+def manifest() -> Any:
+    """lmms-eval's entry point. ModelManifest is imported here: importing lmms_eval.models at module
+    level would load the entry points while this module is half-imported, and lose every mis_ model."""
+    from lmms_eval.models.registry_v2 import ModelManifest
+
     return ModelManifest(model_id="mis_demo", simple_class_path="mis_eval.demo_model.DemoModel")

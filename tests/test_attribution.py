@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +16,7 @@ from mis_eval.pipeline import record_run
 from mis_eval.samples import Sample
 from mis_tasks.mis.variants import ALL_TASKS, VARIANTS, base_task, parse_task
 from tests.mis_data import make_root
+from tests.test_mis_cli import _run
 
 RED, BLUE = (200, 30, 30), (30, 30, 200)  # tests.mis_data colours of image 1 and image 2
 
@@ -273,27 +271,15 @@ def test_demo_model_over_the_variants_into_the_report(tmp_path: Path) -> None:
     from mis_eval.demo_model import COMPLY_ONE, COMPLY_TEXT, REFUSAL, REFUSAL_SINGLE
 
     root = make_root(tmp_path / "data", "hard", n=8)
-    env = {**os.environ, "MIS_DATA_ROOT": str(root)}
-    cmd = [sys.executable, "-m", "mis_eval.cli"]
-    run = subprocess.run(
-        [*cmd, "run", "--model", "mis_demo", "--tasks", "mis_hard_attribution", "--judge", "keyword"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run = _run(
+        ["run", "--model", "mis_demo", "--tasks", "mis_hard_attribution", "--judge", "keyword"],
+        tmp_path,
+        MIS_DATA_ROOT=str(root),
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "order sensitivity" in run.stdout  # `mis-eval run` reports the variants it ran
     assert (tmp_path / "attribution" / "attribution.csv").is_file()
-    proc = subprocess.run(
-        [*cmd, "attribution", "results", "--out", "att"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = _run(["attribution", "results", "--out", "att"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mis\\_hard" in proc.stdout and "order sensitivity" in proc.stdout
     responses: dict[str, list[str]] = {}
@@ -368,3 +354,24 @@ def test_selftest_gates_on_attribution_over_the_same_items(
     }
     assert len(ids) == 5 and len({tuple(v) for v in ids.values()}) == 1  # every variant: the same 5 items
     assert report["measurements"]["mis_hard_attribution/uplift"]["n"] == 5
+
+
+def test_no_usable_pair_gives_a_missing_measure_not_zero() -> None:
+    runs = {
+        "both": outcomes("..UU"),
+        "first": outcomes("SS.."),
+        "second": outcomes("SSSS"),
+        "swapped": outcomes(""),
+    }
+    for p in (uplift(runs, IDS[:4]), order_sensitivity(runs, IDS[:4])):
+        assert p.value is None and p.n == 0 and p.p is None and "no item" in p.detail
+
+
+@pytest.mark.slow
+def test_importing_the_demo_model_first_keeps_it_registered() -> None:
+    import subprocess
+    import sys
+
+    code = "import mis_eval.demo_model\nfrom lmms_eval import models\nprint(models.get_model('mis_demo'))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip().endswith("DemoModel"), proc.stderr[-2000:]

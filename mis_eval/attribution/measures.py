@@ -153,7 +153,7 @@ def uplift(
     """
     x = _matrix([runs["both"], runs["first"], runs["second"]], ids)
     single = 1 if len(x) == 0 or x[:, 1].mean() >= x[:, 2].mean() else 2
-    d = discordant(x, 0, single) if len(x) else (0, 0)
+    d = discordant(x, 0, single)
     name = ("first", "second")[single - 1]
     return _paired(
         "uplift",
@@ -180,8 +180,8 @@ def order_sensitivity(
     c: only swapped); the share itself is (b + c) / n.
     """
     x = _matrix([runs["both"], runs["swapped"]], ids)
-    d = discordant(x, 0, 1) if len(x) else (0, 0)
-    flips = np.abs(x[:, :1] - x[:, 1:]) if len(x) else x[:, :1]
+    d = discordant(x, 0, 1)
+    flips = np.abs(x[:, :1] - x[:, 1:])  # n x 1: 1 where the label changed
     return _paired(
         "order sensitivity",
         flips,
