@@ -8,6 +8,7 @@ its own group is skipped with a message saying why.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -108,8 +109,6 @@ def _candidate(path: Path, messages: list[str]) -> tuple[tuple[str, ...], Varian
 
 def load_groups(paths: Sequence[Path | str], models: Sequence[str] = ()) -> Loaded:
     """Groups of paired-able runs under `paths` (folders searched recursively, or run-record files)."""
-    import fnmatch
-
     out = Loaded()
     newest: dict[tuple[str, ...], tuple[VariantRun, Key, Key]] = {}
     for path in _json_files(Path(p) for p in paths):
