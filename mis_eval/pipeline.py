@@ -202,6 +202,7 @@ def record_run(
             "benchmark": bench.name,
             "version": bench.version,
             "data": {"fingerprint": ",".join(fingerprints) or None, "n": len(samples), "limit": limit},
+            **scores.task,
         },
         judge=asdict(info) | {"settings": dict(info.settings), "prompt_sha256": dict(info.prompt_sha256)},
         metrics=scores.metrics,

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from mis_eval.commands.attribution import add_out_argument, report_runs
 from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs, split_spec
 from mis_eval.commands.tasks import tasks_dir
 from mis_eval.pipeline import ENV_JUDGE, ENV_JUDGE_ARGS
@@ -33,6 +34,7 @@ DEFAULT_OUTPUT = Path("logs")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_judge_arguments(p)
     p.add_argument("--no-judge", action="store_true", help="only generate (judge later with mis-eval judge)")
+    add_out_argument(p)
 
 
 def _has(argv: Sequence[str], flag: str) -> bool:
@@ -122,4 +124,5 @@ def run(args: argparse.Namespace) -> int:
         )
     if records:
         print(summary(records))
+        report_runs(records, args.results_dir, args.attribution_out)  # MIS attribution variants, if run
     return exit_status(records, "run")

@@ -47,6 +47,12 @@ class View:
     data: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # the multi-image attribution section (mis_eval.attribution): groups as attribution.report.view_group
+    # gives them, the same section as Markdown lines (already escaped), and how to read it
+    attribution: list[dict[str, Any]] = field(default_factory=list)
+    attribution_md: list[str] = field(default_factory=list)
+    attribution_note: str = ""
+    attribution_messages: list[str] = field(default_factory=list)  # variant runs not paired, and why
 
 
 def _column_header(t: Table, c: Column) -> dict[str, Any]:
@@ -184,7 +190,7 @@ def build_view(
     return v
 
 
-def write_html(v: View, png: bytes | None, path: Path) -> None:
+def write_html(v: View, png: bytes | None, path: Path, attribution_png: bytes | None = None) -> None:
     env = html_environment(HERE)
     script = (HERE / "sort.js").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
@@ -194,6 +200,7 @@ def write_html(v: View, png: bytes | None, path: Path) -> None:
         script_hash=f"sha256-{digest}",
         plot=base64.b64encode(png).decode() if png else None,
         plot_alt="safety versus capability plot",
+        attribution_plot=base64.b64encode(attribution_png).decode() if attribution_png else None,
     )
     path.write_text(html, encoding="utf-8")
 
@@ -218,7 +225,7 @@ def _md_header(h: dict[str, Any]) -> str:
     return name + suffix
 
 
-def write_markdown(v: View, path: Path, plot_file: str | None) -> None:
+def write_markdown(v: View, path: Path, plot_file: str | None, attribution_plot: str | None = None) -> None:
     head = ["Model"] + [_md_header(h) for h in v.headers]
     lines = [
         f"# {md_escape(v.title)}",
@@ -236,6 +243,11 @@ def write_markdown(v: View, path: Path, plot_file: str | None) -> None:
         lines.append("| " + " | ".join([name, *cells]) + " |")
     if plot_file:
         lines += ["", f"![safety versus capability]({plot_file})"]
+    if v.attribution_md:
+        lines += ["", "## Multi-image attribution", "", md_escape(v.attribution_note)]
+        if attribution_plot:
+            lines += ["", f"![multi-image attribution]({attribution_plot})"]
+        lines += v.attribution_md
     for title, items in (("Judges", v.judges), ("Data versions", v.data)):
         lines += ["", f"## {title}", ""]
         lines += [
