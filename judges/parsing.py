@@ -103,19 +103,22 @@ def _quotes(reply: str) -> list[tuple[int, int, str]]:
 
 
 def _copied_span(reply: str, start: int, end: int, untrusted: Sequence[str]) -> tuple[int, int]:
-    """The longest stretch of the reply around reply[start:end] that occurs verbatim in the judged text."""
+    """The longest stretch of the reply around reply[start:end] that occurs verbatim in the judged
+    text, grown at most `_CONTEXT` characters beyond the mention (enough to call it an echo; the
+    bound keeps a long echoed response from costing quadratic time per mention)."""
 
     def inside(a: int, b: int) -> bool:
         return any(reply[a:b] in u for u in untrusted)
 
     best_span = (start, end)
-    for left_first in (True, False):
+    for order in ((-1, 1), (1, -1)):  # grow left first, then right; and the other way round
         a, b = start, end
-        for side in ("left", "right") if left_first else ("right", "left"):
-            while (a > 0 if side == "left" else b < len(reply)) and inside(
-                a - (side == "left"), b + (side == "right")
-            ):
-                a, b = a - (side == "left"), b + (side == "right")
+        for step in order:
+            while (b - a) - (end - start) < _CONTEXT:
+                na, nb = (a - 1, b) if step < 0 else (a, b + 1)
+                if na < 0 or nb > len(reply) or not inside(na, nb):
+                    break
+                a, b = na, nb
         if b - a > best_span[1] - best_span[0]:
             best_span = (a, b)
     return best_span
@@ -275,11 +278,8 @@ def _mis_mentions(reply: str, untrusted: Sequence[str]) -> tuple[list[Mention], 
         ),
         untrusted,
     )
-    bare_found = _outside(word_mentions(reply, _BARE_LABEL), in_json)
-    bare_found = [
-        m for m in bare_found if not any(s <= m[0] and m[1] <= e for s, e in [(k.start, k.end) for k in kv])
-    ]
-    bare = classify(reply, bare_found, untrusted)
+    in_kv = [(k.start, k.end, None) for k in kv]  # the label word of `label_str: Safe` is no bare label
+    bare = classify(reply, _outside(_outside(word_mentions(reply, _BARE_LABEL), in_json), in_kv), untrusted)
     percs = classify(
         reply, _outside(word_mentions(reply, _PERCEPTION, lambda t: int(t[-1])), in_json), untrusted
     )
