@@ -15,6 +15,8 @@ COMMANDS: dict[str, str] = {
     "tasks": "mis_eval.commands.tasks",
     "leaderboard": "mis_eval.commands.leaderboard",
     "selftest": "mis_eval.commands.selftest",
+    "view": "mis_eval.commands.view",
+    "calibrate": "mis_eval.commands.calibrate",
 }
 
 
