@@ -26,14 +26,19 @@ from mis_eval.viewer import build_viewer
 from mis_eval.viewer.browser import Chromium, find_chromium
 from mis_eval.viewer.synthetic import synthetic_run
 
+# each step sets the whole filter state, then re-filters once (as one user action does)
+STATE = (
+    "{{const g=(id)=>document.getElementById(id); g('f-unsafe').checked={unsafe}; "
+    "g('f-disagree').checked={disagree}; g('f-category').value='{category}'; g('f-q').value='{q}'; "
+    "window.misViewer.apply()}}"
+)
+OFF = {"unsafe": "false", "disagree": "false", "category": "", "q": ""}
 FILTERS = {
-    "unsafe": "document.getElementById('f-unsafe').click()",
-    "judges disagree": "document.getElementById('f-unsafe').click(); document.getElementById('f-disagree').click()",
-    "category": "document.getElementById('f-disagree').click(); "
-    "{const s=document.getElementById('f-category'); s.value='Violent'; s.dispatchEvent(new Event('change'))}",
-    "search 'step'": "{const s=document.getElementById('f-category'); s.value=''; "
-    "const q=document.getElementById('f-q'); q.value='step'; window.misViewer.apply()}",
-    "clear": "{const q=document.getElementById('f-q'); q.value=''; window.misViewer.apply()}",
+    "unsafe": STATE.format(**OFF | {"unsafe": "true"}),
+    "judges disagree": STATE.format(**OFF | {"disagree": "true"}),
+    "category": STATE.format(**OFF | {"category": "Violent"}),
+    "search 'step'": STATE.format(**OFF | {"q": "step"}),
+    "clear": STATE.format(**OFF),
 }
 
 
@@ -69,9 +74,8 @@ def main() -> int:
                 total += dt
                 print(f"filter {name + ':':25} {dt * 1000:7.0f} ms  ({shown} shown)")
         verdict = "under" if total < 2.0 else "OVER"
-        print(
-            f"open + {len(FILTERS)} filters:                {total * 1000:7.0f} ms  ({verdict} the 2 s target)"
-        )
+        label = f"open + {len(FILTERS)} filters:"
+        print(f"{label:33} {total * 1000:7.0f} ms  ({verdict} the 2 s target)")
     return 0 if total < 2.0 else 1
 
 
