@@ -7,6 +7,7 @@ Schema: see README "Run records". Bump SCHEMA when a field changes meaning.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -191,3 +192,8 @@ def sample_id(row: Mapping[str, Any]) -> str:
     """A sample's identity within its task: the record's `id`, else lmms-eval's doc_id."""
     doc = row.get("doc") or {}
     return str(doc.get("id", row.get("doc_id")))
+
+
+def response_sha256(response: str | None) -> str:
+    """Which answer a human label is about: a regenerated response no longer matches it."""
+    return hashlib.sha256((response or "").encode("utf-8")).hexdigest()

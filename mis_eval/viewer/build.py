@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from mis_eval.leaderboard.render import csp_script_hash
-from mis_eval.records import RunRecord, find_runs, read_run_samples, sample_id, utc_now
+from mis_eval.records import RunRecord, find_runs, read_run_samples, response_sha256, sample_id, utc_now
 
 HERE = Path(__file__).parent
 THUMB_PX, FULL_PX = 200, 1024  # longest side of the thumbnail and of the enlarged image
@@ -32,10 +32,6 @@ def sample_anchor(model: str, task: str, sid: str, response: str | None) -> str:
     """The page anchor (`#s=<anchor>`) of one answer: stable across rebuilds, distinct per response."""
     text = json.dumps([model, task, sid, response_sha256(response)])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def response_sha256(response: str | None) -> str:
-    return hashlib.sha256((response or "").encode("utf-8")).hexdigest()
 
 
 def embed_json(obj: Any) -> str:
