@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,22 @@ def test_page_in_chromium_filters_navigates_labels_and_runs_no_payload(site: Pat
                 "labelled_at": lines[0]["labelled_at"],
             }
         ]
+        # the Export button downloads the same JSONL, which `mis-eval calibrate` reads
+        downloads = site / "downloads"
+        b.call(
+            "Browser.setDownloadBehavior",
+            {"behavior": "allow", "downloadPath": str(downloads)},
+            session=False,
+        )
+        b.eval("document.getElementById('export').click()")
+        deadline = time.monotonic() + 20
+        while not (downloads / "labels.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        exported = downloads / "labels.jsonl"
+        assert [json.loads(x) for x in exported.read_text().splitlines()] == lines
+        out = site / "cal.json"
+        assert main(["calibrate", "--labels", str(exported), str(site / "results"), "--out", str(out)]) == 0
+        assert json.loads(out.read_text())["matched"] == 1
         b.key("o")  # enlarge the focused sample's first image
         assert b.eval("document.getElementById('overlay').classList.contains('open')")
         assert b.wait_for("document.querySelector('#overlay img').naturalWidth > 0")
