@@ -16,6 +16,8 @@ COMMANDS: dict[str, str] = {
     "leaderboard": "mis_eval.commands.leaderboard",
     "selftest": "mis_eval.commands.selftest",
     "attribution": "mis_eval.commands.attribution",
+    "view": "mis_eval.commands.view",
+    "calibrate": "mis_eval.commands.calibrate",
 }
 
 

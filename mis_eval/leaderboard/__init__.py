@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mis_eval.calibration import CORRECTED
 from mis_eval.leaderboard.entries import Entry
 from mis_eval.leaderboard.plot import render_png
 from mis_eval.leaderboard.render import View, build_view, md_escape, write_csv, write_html, write_markdown
@@ -53,6 +54,16 @@ class Built:
     selected: list[Entry]
 
 
+def add_corrections(chosen: Sequence[Entry], loaded: Loaded) -> None:
+    """A calibrated run gets `ASR (corrected)` next to its measured ASR (same judge, same data)."""
+    for e in chosen:
+        found = loaded.corrections.get(e.run_id) if e.origin == "mis-eval" else None
+        if found is not None:
+            path, _, metric = found
+            e.metrics = {**e.metrics, CORRECTED: metric}
+            e.notes = [*e.notes, f"{CORRECTED}: Rogan-Gladen correction for judge error, calibration {path}"]
+
+
 def build(opts: Options) -> Built:
     spec: Spec = load_spec(opts.spec)
     dirs = (
@@ -68,6 +79,7 @@ def build(opts: Options) -> Built:
         loaded.entries += part.entries
         loaded.problems += part.problems
         loaded.ignored += part.ignored
+        loaded.corrections.update(part.corrections)
     limited = [e for e in loaded.entries if e.limited]
     measured = loaded.entries if opts.include_limited else [e for e in loaded.entries if not e.limited]
     entries = measured + (reported_entries() if opts.reported else [])
@@ -76,6 +88,7 @@ def build(opts: Options) -> Built:
     chosen = select(
         entries, keep=opts.keep, pins=opts.pins, models=opts.models, tasks=opts.tasks, judge=opts.judge
     )
+    add_corrections(chosen, loaded)
     shown = [e for e in chosen if spec.rule(e.task).kind != "attribution"]  # paired in their own section
     table = build_table(shown, spec, sort=opts.sort)
     out = Path(opts.out_dir)

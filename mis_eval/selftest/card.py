@@ -42,6 +42,9 @@ class Card:
     subsets: dict[str, str] = field(default_factory=dict)  # task -> "kept n of N, stratified by ..."
     baseline: dict[str, Any] | None = None  # {"file", "model", "finished_at"}
     runs: list[str] = field(default_factory=list)
+    run_records: list[str] = field(default_factory=list)  # judged records with per-sample files (absolute)
+    flips: dict[str, Any] | None = None  # the flip report against the baseline (selftest/flips.py)
+    viewer: str | None = None  # the sample viewer page, relative to report.html
     started_at: str = field(default_factory=utc_now)
     finished_at: str = field(default_factory=utc_now)
 
@@ -77,6 +80,7 @@ def read_baseline(path: Path | str) -> tuple[dict[str, Measurement], dict[str, A
         "model": (data.get("model") or {}).get("name"),
         "finished_at": data.get("finished_at"),
         "suite": data.get("suite"),
+        "run_records": data.get("run_records") or [],
     }
     return ms, meta
 

@@ -19,6 +19,7 @@ from typing import Any
 from mis_eval.leaderboard.entries import Entry, Key, signature
 from mis_eval.leaderboard.sources import load_results
 from mis_eval.leaderboard.spec import Spec
+from mis_eval.records import find_runs
 from mis_eval.selftest.config import TaskPlan
 from mis_eval.selftest.subset import subset_task
 from mis_tasks.mis.variants import base_task
@@ -35,6 +36,7 @@ class SuiteRun:
     notes: list[str] = field(default_factory=list)  # optional tasks skipped, and why
     problems: list[str] = field(default_factory=list)  # "task: why" for tasks that gave no numbers
     runs: list[str] = field(default_factory=list)
+    records: list[str] = field(default_factory=list)  # judged run records (absolute), for the flip report
 
 
 @contextmanager
@@ -183,6 +185,8 @@ def run_suite(
     judged = {t for b in benchmarks().values() for t in b.tasks} & set(run.subsets)
     if judged:
         judge_outputs(lmms_dir, [judge], results_dir=records_dir, tasks=sorted(judged), progress=progress)
+    if records_dir.is_dir():
+        run.records = [str(p.resolve()) for p, _ in find_runs([records_dir])]
     for folder in (records_dir, lmms_dir):
         if folder.is_dir():
             loaded = load_results(folder, spec)
