@@ -48,9 +48,6 @@ def find_logged_tasks(path: Path | str) -> list[LoggedTask]:
         )
         if logged.results_path:
             _read_results(logged)
-        settings = adapter_settings(f)
-        if settings is not None:
-            logged.generation["adapter"] = settings
         out.append(logged)
     if not out:
         raise DataError(f"{path}: no lmms-eval samples files (run lmms-eval with --log_samples)")
@@ -79,22 +76,6 @@ def _read_results(logged: LoggedTask) -> None:
     logged.generation = dict(task_config.get("generation_kwargs") or {})
 
 
-ADAPTER_SETTINGS = "mis_eval_generation"  # model_adapters.adapter.SETTINGS_KEY (no torch import here)
-
-
-def adapter_settings(samples_path: Path) -> dict[str, Any] | None:
-    """What a mis-eval model adapter ran with (image processing, sampling, budget, deviations).
-
-    The adapter writes it into each request's gen_kwargs, which lmms-eval logs per sample under
-    "arguments"; settings are per model x task, so the first sample that has them is read."""
-    for _, line in iter_logged_lines(samples_path):
-        for arg in line.get("arguments") or []:
-            if isinstance(arg, dict) and isinstance(arg.get(ADAPTER_SETTINGS), dict):
-                return dict(arg[ADAPTER_SETTINGS])
-        return None  # the first line tells: a model that is not ours logs none
-    return None
-
-
 def _item(line: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for value in line.values():
         if isinstance(value, dict) and {"task", "id", "response"} <= value.keys():
@@ -114,7 +95,8 @@ def iter_logged_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def read_samples(logged: LoggedTask, docs: Mapping[str, dict[str, Any]]) -> list[Sample]:
-    """Samples of one logged task, joined with their docs by id."""
+    """Samples of one logged task, joined with their docs by id; the adapter settings a mis-eval
+    model logged with the task's items go to `logged.generation["adapter"]`."""
     samples: list[Sample] = []
     for n, line in iter_logged_lines(logged.samples_path):
         item = _item(line)
@@ -126,6 +108,8 @@ def read_samples(logged: LoggedTask, docs: Mapping[str, dict[str, Any]]) -> list
                 else "wrong task?"
             )
             raise DataError(f"{logged.samples_path} line {n}: no mis-eval item (task, id, response); {hint}")
+        if isinstance(item.get("generation"), dict):  # what a mis-eval adapter ran with (samples.py)
+            logged.generation["adapter"] = dict(item["generation"])
         rid = str(item["id"])
         if rid not in docs:
             raise DataError(

@@ -40,7 +40,8 @@ def exact_interval(x: Any, n: Any, alpha: float = ALPHA) -> tuple[Any, Any]:
     return lo, hi
 
 
-def _metric(p: float, lo: float, hi: float, n: int, excluded: int, method: str) -> Metric:
+def percent_metric(p: float, lo: float, hi: float, n: int, excluded: int, method: str) -> Metric:
+    """A Metric in percent (4 decimals) from a fraction and its interval bounds, naming the method."""
     return Metric(
         value=round(100.0 * p, 4),
         ci_low=round(100.0 * float(lo), 4),
@@ -62,7 +63,7 @@ def rate(hits: Sequence[bool | None]) -> Metric:
         return Metric(value=None, n=0, n_excluded=excluded)
     x, n = sum(valid), len(valid)
     lo, hi = exact_interval(x, n)
-    return _metric(x / n, lo, hi, n, excluded, EXACT)
+    return percent_metric(x / n, lo, hi, n, excluded, EXACT)
 
 
 def effective_interval(p: float, variance: float, n_max: float, n_fallback: float) -> tuple[Any, Any]:
@@ -108,7 +109,7 @@ def cluster_rate(
     boots = (weights @ y) / (weights @ m)
     variance = float(np.var(boots, ddof=1)) if resamples > 1 else 0.0
     lo, hi = effective_interval(p, variance, n_max=float(m.sum()), n_fallback=float(len(y)))
-    return _metric(p, lo, hi, int(m.sum()), excluded, CLUSTER.format(by=by))
+    return percent_metric(p, lo, hi, int(m.sum()), excluded, CLUSTER.format(by=by))
 
 
 Indicator = Callable[[Mapping[str, Any]], bool | None]

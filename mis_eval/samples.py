@@ -38,3 +38,28 @@ def split_response(text: str | None) -> tuple[str | None, str | None]:
     if text.startswith(FAILED_SENTINEL):
         return None, text[len(FAILED_SENTINEL) :] or "generation failed"
     return text, None
+
+
+# How a mis-eval model adapter generated (image processing, sampling, budget, deviations), per
+# task, in this process. lmms-eval 0.7.3 drops a request's gen_kwargs from its samples file and
+# has no other path from a model to the logs, but it runs the model and the tasks'
+# process_results in the same process: the adapter notes its settings here and the first item a
+# task logs afterwards carries them (`logged_item`), which is how they reach the run record.
+_GENERATION: dict[str, dict[str, Any]] = {}
+_PENDING: set[str] = set()
+
+
+def note_generation(task: str, settings: dict[str, Any]) -> None:
+    _GENERATION[task] = settings
+    _PENDING.add(task)
+
+
+def logged_item(doc: dict[str, Any], response: Any) -> dict[str, Any]:
+    """What a task's process_results logs per record: task, id, response (and, once per generation
+    call, the adapter's settings under "generation")."""
+    task = str(doc["task"])
+    item: dict[str, Any] = {"task": doc["task"], "id": doc["id"], "response": response}
+    if task in _PENDING:
+        _PENDING.discard(task)
+        item["generation"] = _GENERATION[task]
+    return item

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from lmms_eval.api.model import lmms
 from tqdm import tqdm
 
-from mis_eval.samples import FAILED_SENTINEL, mark_failed
+from mis_eval.samples import FAILED_SENTINEL, mark_failed, note_generation
 from model_adapters.batching import GenRequest, TaskRequest, chunks, longest_first
 from model_adapters.families import Family, family_for_model_type, get_family
 from model_adapters.hf_loading import read_model_type, resolve_checkpoint
@@ -21,7 +21,6 @@ from model_adapters.response_cache import ResponseCache, generation_body
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "vllm", "hf")
-SETTINGS_KEY = "mis_eval_generation"  # the gen_kwargs entry lmms-eval logs with each request
 
 
 def choose_backend(requested: str, family: Family) -> str:
@@ -188,8 +187,8 @@ class MultiImageModel(lmms):
         return cache
 
     def _settings(self, processor_kwargs: dict[str, Any], engine: dict[str, Any]) -> dict[str, Any]:
-        """How this model generates, beyond the task's gen_kwargs; logged with every request (see
-        `annotate`) so the run record says what ran. `deviations` lists the model args that depart
+        """How this model generates, beyond the task's gen_kwargs; noted per task (see `annotate`)
+        so the run record says what ran. `deviations` lists the model args that depart
         from the reference inference scripts."""
         family, hf = self.family, self.backend_name == "hf"
         defaults = family.hf_processor_kwargs if hf else family.mm_processor_kwargs
@@ -221,21 +220,18 @@ class MultiImageModel(lmms):
         out["notes"] = family.notes
         return out
 
-    def annotate(self, instance: Any, params: GenParams) -> None:
-        """Write the settings this request ran with into its gen_kwargs under `mis_eval_generation`.
-
-        lmms-eval logs each request's gen_kwargs in the samples file ("arguments"), which is how
-        they reach mis_eval.lmms_io and the run record's `generation`. lmms-eval's response cache
-        hashes only its known decoding keys, so this key does not change its cache keys."""
-        gen_kwargs = instance.args[1] if len(instance.args) > 1 else None
-        if isinstance(gen_kwargs, dict):
-            gen_kwargs[SETTINGS_KEY] = {
-                **self.settings,
-                "max_new_tokens": params.max_new_tokens,
-                "temperature": params.temperature,
-                "top_p": params.top_p,
-                "stop": list(params.stop),
-            }
+    def annotate(self, req: TaskRequest) -> None:
+        """Note the settings this task's requests run with (mis_eval.samples.note_generation): the
+        task's first logged item carries them into lmms-eval's samples file and the run record."""
+        params = self.params(req)
+        settings = {
+            **self.settings,
+            "max_new_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "stop": list(params.stop),
+        }
+        note_generation(req.task, settings)
 
     def _resolve_family(self, family: str | None, pretrained: str | None) -> Family:
         if self.family_name is not None:
@@ -274,8 +270,8 @@ class MultiImageModel(lmms):
         """Chunk by chunk, longest first; with cache=, stored answers are reused and each chunk's new
         answers are appended as soon as it finishes, so an interrupted run loses at most one chunk."""
         reqs = [TaskRequest.from_instance(r) for r in requests]
-        for instance, req in zip(requests, reqs, strict=True):
-            self.annotate(instance, self.params(req))
+        for req in {r.task: r for r in reqs}.values():  # one per task (settings are per task)
+            self.annotate(req)
         results: list[str] = [""] * len(reqs)
         desc = f"{self.family.model_id} ({self.backend_name})"
         bar = tqdm(total=len(reqs), disable=self.rank != 0, desc=desc)

@@ -68,6 +68,13 @@ def test_tiny_qwen2_vl_through_lmms_eval_saves_its_own_answers(
     assert proc.returncode == 0, proc.stderr[-3000:]
     saved = logged_responses(tmp_path)
     assert sorted(saved) == [0, 1, 2, 3, 4]
+    # what the adapter ran with reaches the run record through lmms-eval's logged gen_kwargs
+    (record,) = [r for _, r in iter_runs(tmp_path / "results")]
+    adapter = record.generation["adapter"]
+    assert (adapter["family"], adapter["backend"], adapter["max_new_tokens"]) == ("qwen2_vl", "hf", 8)
+    assert adapter["image_processing"] == TINY_PROCESSOR_KWARGS["qwen2_vl"]
+    assert adapter["sampling"] == "explicit, as vLLM" and len(adapter["deviations"]) == 2  # both model args
+    assert record.generation["max_new_tokens"] == 1024  # the task's own setting, kept beside it
 
     # the same model in this process, one request at a time, on the same records
     from model_adapters.models.qwen2_vl import MisQwen2VL

@@ -17,8 +17,9 @@ import pytest
 from lmms_eval.models import get_model
 from PIL import Image
 
-from mis_eval.lmms_io import adapter_settings, find_logged_tasks
-from model_adapters.adapter import SETTINGS_KEY
+from mis_eval.lmms_io import find_logged_tasks, read_samples
+from mis_eval.samples import logged_item
+from mis_tasks.mis import utils as mis_utils
 from model_adapters.families import get_family
 from model_adapters.params import GenParams
 from tests.adapters_support import image, instances, tiny_models_fixture
@@ -114,7 +115,7 @@ def test_checkpoint_sampling_extras_do_not_change_answers(tiny_models: Models, t
         m = get_model("mis_qwen2_vl")(pretrained=str(path), backend="hf", batch_size=2, **small, **args)
         reqs, m.task_dict = instances(items, {"max_new_tokens": 16, "temperature": 0, "until": []})
         out = m.generate_until(reqs)
-        settings = reqs[0].args[1][SETTINGS_KEY]
+        settings = logged_item({"task": "t", "id": "0"}, out[0])["generation"]
         assert settings["max_new_tokens"] == 16 and settings["backend"] == "hf"
         return [*out, settings]  # type: ignore[list-item]
 
@@ -130,18 +131,23 @@ def test_checkpoint_sampling_extras_do_not_change_answers(tiny_models: Models, t
 
 @pytest.mark.slow
 def test_settings_reach_the_run_record_through_lmms_eval_logs(tiny_models: Models, tmp_path: Path) -> None:
+    """lmms-eval logs no gen_kwargs, so the adapter's settings ride on the task's first logged item."""
     m = model(tiny_models, "qwen2_vl", max_new_tokens=4)
-    reqs, m.task_dict = instances([{"question": "q", "images": [image(28, 28, (1, 1, 1))]}])
-    m.generate_until(reqs)
-    # what lmms-eval 0.7.3 writes for a logged sample: the request's args that are plain data
-    args = [a for a in reqs[0].args if isinstance(a, str | int | dict)]
-    line = {"doc_id": 0, "arguments": args, "mis": {"task": "mis_hard", "id": "1", "response": "x"}}
+    reqs, m.task_dict = instances(
+        [{"question": "q", "images": [image(28, 28, (1, 1, 1))]}] * 2, task="mis_hard"
+    )
+    texts = m.generate_until(reqs)
+    docs = [{"task": "mis_hard", "id": str(i)} for i in range(2)]
+    logged = [mis_utils.process_results(d, [t]) for d, t in zip(docs, texts, strict=True)]
+    assert "generation" in logged[0]["ASR"] and "generation" not in logged[1]["ASR"]  # once per task
     path = tmp_path / "20250101_samples_mis_hard.jsonl"
-    path.write_text(json.dumps(line) + "\n")
-    settings = adapter_settings(path)
-    assert settings is not None and settings["max_new_tokens"] == 4
+    path.write_text("".join(json.dumps({"doc_id": i, **row}) + "\n" for i, row in enumerate(logged)))
+    (task,) = find_logged_tasks(path)
+    read_samples(task, {d["id"]: d for d in docs})
+    settings = task.generation["adapter"]
+    assert settings["max_new_tokens"] == 4 and settings["family"] == "qwen2_vl"
     assert settings["deviations"] == ["max_new_tokens=4 (overrides the task's budget)"]
-    (logged,) = find_logged_tasks(path)
-    assert logged.generation["adapter"] == settings
-    path.write_text(json.dumps({"doc_id": 0, "arguments": ["q", {"max_new_tokens": 8}]}) + "\n")
-    assert adapter_settings(path) is None  # another lmms-eval model: nothing claimed
+    path.write_text(json.dumps({"doc_id": 0, "ASR": {"task": "mis_hard", "id": "0", "response": "x"}}) + "\n")
+    (other,) = find_logged_tasks(path)
+    read_samples(other, {d["id"]: d for d in docs})
+    assert "adapter" not in other.generation  # another lmms-eval model: nothing claimed

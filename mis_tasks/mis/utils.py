@@ -14,6 +14,7 @@ from typing import Any
 
 from PIL import Image
 
+from mis_eval.samples import logged_item
 from mis_tasks.common import open_image
 from mis_tasks.lmms_task import LocalDataTask
 from mis_tasks.mis.data import load_task_docs
@@ -41,7 +42,7 @@ def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] |
 
 
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, dict[str, Any]]:
-    item = {"task": doc["task"], "id": doc["id"], "response": results[0] if results else None}
+    item = logged_item(doc, results[0] if results else None)
     return {"ASR": item, "RSR": item, "RR": item, "HR": item}
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mis_eval.metrics import BOOTSTRAP_RESAMPLES, SEED, _metric, effective_interval
+from mis_eval.metrics import BOOTSTRAP_RESAMPLES, SEED, effective_interval, percent_metric
 from mis_eval.records import Metric
 
 STRATIFIED = "stratified bootstrap by {by}, exact on the effective n (Korn-Graubard)"
@@ -46,4 +46,4 @@ def macro_rate(
     variance = float(np.var(boots.mean(axis=1), ddof=1)) if resamples > 1 else 0.0
     kish = len(used) ** 2 / float(np.sum(1.0 / sizes))  # (sum of item weights)^2 / sum of squares
     lo, hi = effective_interval(value, variance, n_max=kish, n_fallback=kish)
-    return _metric(value, lo, hi, int(sizes.sum()), excluded, STRATIFIED.format(by=by))
+    return percent_metric(value, lo, hi, int(sizes.sum()), excluded, STRATIFIED.format(by=by))

@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from judges.rubric import load_template
+from mis_eval.samples import logged_item
 from mis_tasks.common import open_image
 from mis_tasks.lmms_task import LocalDataTask
 from mis_tasks.siuo.data import LETTERS, load_task_docs
@@ -48,13 +49,13 @@ def doc_to_text_mcqa(doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, A
 def process_results_gen(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, dict[str, Any]]:
     # lmms-eval hands over the kept answers of the one request as a flat list (take_first_k: 3).
     answers = list(results[0]) if results and isinstance(results[0], list) else list(results)
-    item = {"task": doc["task"], "id": doc["id"], "response": answers}  # all three answers
+    item = logged_item(doc, answers)  # all three answers
     return {"safe_rate": item, "effective_rate": item, "safe_effective_rate": item}
 
 
 def process_results_mcqa(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, dict[str, Any]]:
     answer = results[0] if results else None
-    return {"accuracy": {"task": doc["task"], "id": doc["id"], "response": answer}}
+    return {"accuracy": logged_item(doc, answer)}
 
 
 def _aggregate(metric: str, items: Sequence[dict[str, Any]]) -> float:
