@@ -4,9 +4,9 @@ Starts the fake OpenAI-compatible server (mis_eval.fake_openai) in its own proce
 latency and 10 % injected faults (429 with Retry-After, 500, malformed HTTP-200 bodies), then
 judges each size in a fresh process (so each peak RSS is that size's own) with the real MIS
 rubric, the `local` judge, a fresh sqlite cache (leases on) and concurrency C. Prints, in one run:
-wall time per 1k samples, peak RSS, calls per item (retries included, from the server's own
-count), and lost verdicts (samples left without an ok verdict). Goals: RSS within 20 % from 1k to
-20k, 0 lost, calls <= 1.12 x items.
+wall time per 1k samples, peak RSS (and RSS once the inputs are built), calls per item (retries
+included, from the server's own count), and lost verdicts (samples left without an ok verdict).
+Goals: RSS within 20 % from 1k to 20k, 0 lost, calls <= 1.12 x items.
 
     .venv/bin/python benchmarks/judge_load.py                       # 1k, 5k, 20k
     .venv/bin/python benchmarks/judge_load.py --sizes 500 2000 --latency 0.02
@@ -25,6 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -68,6 +70,7 @@ def child(n: int, base_url: str, concurrency: int, workdir: Path) -> dict[str, A
         )
         for i in range(n)
     ]
+    rss_inputs = psutil.Process().memory_info().rss / 2**20  # inputs built, nothing judged yet
     t0 = time.perf_counter()
     verdicts = judge.judge(reqs, progress=False)
     wall = time.perf_counter() - t0
@@ -76,6 +79,7 @@ def child(n: int, base_url: str, concurrency: int, workdir: Path) -> dict[str, A
         "n": n,
         "wall_s": wall,
         "rss_start_mib": rss_start,
+        "rss_inputs_mib": rss_inputs,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "verdicts": len(verdicts),
         "lost": n - sum(v.status is Status.OK for v in verdicts),
@@ -140,21 +144,25 @@ def main() -> None:
         f"fake server: latency {a.latency * 1000:g} ms, {100 * a.fault_rate:g}% faults ({FAULTS}); "
         f"local judge, concurrency {a.concurrency}, fresh cache per size; ideal {ideal:.2f} s per 1k"
     )
-    head = (
-        f"{'samples':>8} {'s per 1k':>9} {'peak RSS MiB':>13} {'calls/item':>11} {'lost':>5} {'retries':>8}"
-    )
-    print(head)
+    head = f"{'samples':>8} {'s per 1k':>9} {'peak RSS MiB':>13} {'inputs MiB':>11} {'calls/item':>11}"
+    print(head + f" {'lost':>5} {'retries':>8}")
     for r in rows:
         print(
             f"{r['n']:>8} {1000 * r['wall_s'] / r['n']:>9.2f} {r['peak_rss_mib']:>13.1f} "
-            f"{r['server_calls'] / r['n']:>11.3f} {r['lost']:>5} {r['retries']:>8}"
+            f"{r['rss_inputs_mib']:>11.1f} {r['server_calls'] / r['n']:>11.3f} "
+            f"{r['lost']:>5} {r['retries']:>8}"
         )
     small, large = rows[0], rows[-1]
     growth = large["peak_rss_mib"] / small["peak_rss_mib"]
+    # what judging adds on top of the caller's own inputs (RSS once the requests were built)
+    own = (large["peak_rss_mib"] - large["rss_inputs_mib"]) / max(
+        small["peak_rss_mib"] - small["rss_inputs_mib"], 1.0
+    )
     worst = max(r["server_calls"] / r["n"] for r in rows)
     lost = sum(r["lost"] for r in rows)
     print(
-        f"peak RSS {large['n']} / {small['n']}: {growth:.3f} (goal <= 1.20); lost verdicts: {lost} (goal 0); "
+        f"peak RSS {large['n']} / {small['n']}: {growth:.3f} (goal <= 1.20), above the inputs: {own:.2f}x; "
+        f"lost verdicts: {lost} (goal 0); "
         f"max calls per item: {worst:.3f} (goal <= 1.12)"
     )
 

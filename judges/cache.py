@@ -213,15 +213,12 @@ class JudgeCache:
 
     def release(self, owner: str, keys: Iterable[str] | None = None) -> None:
         """Drop `owner`'s leases on `keys` (all of them when None): a failed call, or the run's end."""
+        rows: list[tuple[str, ...]]
         if keys is None:
             sql, rows = "DELETE FROM leases WHERE owner = ?", [(owner,)]
         else:
             sql, rows = "DELETE FROM leases WHERE key = ? AND owner = ?", [(k, owner) for k in keys]
         _retry_locked(lambda: self._db.executemany(sql, rows), str(self.path))
-
-    def leases(self) -> list[tuple[str, str, float]]:
-        """(key, owner, expires) of every lease row (for tests and diagnostics)."""
-        return [tuple(r) for r in self._db.execute("SELECT key, owner, expires FROM leases")]  # type: ignore[misc]
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0])

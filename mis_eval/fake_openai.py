@@ -13,9 +13,9 @@ background thread), so clients are exercised end to end: HTTP errors, headers, t
 Fault kinds: "429" (with Retry-After), "500", "401" (echoes the Authorization header, as a
 careless server might), "403" (no access to the model), "hang" (answers after `hang` seconds),
 "malformed" (HTTP 200, broken JSON), "garbage" (valid API answer, nonsense content),
-"refusal" (message.refusal set,
-content null). `faults` is a list consumed one per call (None = answer normally), or a
-callable `(body, call_index) -> kind | None`; `fault_rate` injects random `fault_kinds`.
+"refusal" (message.refusal set, content null). `faults` is a list consumed one per call (None =
+answer normally), or a callable `(body, call_index) -> kind | None`; `fault_rate` injects random
+`fault_kinds`.
 """
 
 from __future__ import annotations

@@ -82,17 +82,14 @@ def _counts(samples: Sequence[Sample], verdicts: Sequence[Mapping[str, Verdict]]
 def completeness(counts: Mapping[str, int], max_unusable: float = DEFAULT_MAX_UNUSABLE) -> dict[str, Any]:
     """Whether a run's numbers can be used: at most `max_unusable` of its verdicts unusable.
 
-    A run with no verdict at all (every generation failed, nothing graded) is incomplete too.
+    A task scored without a judge (SIUO multiple choice) has no verdicts and nothing unusable.
     """
     verdicts = counts.get("verdicts", 0)
     unusable = counts.get("error", 0) + counts.get("unparseable", 0)
     fraction = unusable / verdicts if verdicts else None
-    complete = fraction is not None and fraction <= max_unusable
-    if complete:
-        reason = None
-    elif fraction is None:
-        reason = "no verdicts: nothing was judged"
-    else:
+    complete = fraction is None or fraction <= max_unusable
+    reason = None
+    if fraction is not None and not complete:
         reason = (
             f"{unusable} of {verdicts} verdicts unusable ({100 * fraction:.1f}% > "
             f"max_unusable {100 * max_unusable:g}%): judge errors {counts.get('error', 0)}, "

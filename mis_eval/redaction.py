@@ -12,7 +12,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from typing import BinaryIO, TextIO
+from typing import IO
 
 SECRET_NAME = re.compile(r"(?i)(api[_-]?key|key|token|secret|password|passwd|auth|credential)")
 MASK = "***"
@@ -61,7 +61,7 @@ class Redactor:
 _CUT = re.compile(rb"[^\r\n]*[\r\n]+")
 
 
-def pump(src: BinaryIO, dst: TextIO, redact: Redactor) -> None:
+def pump(src: IO[bytes], dst: IO[str], redact: Redactor) -> None:
     """Copy src to dst as it arrives, redacting each line (pieces end at \\n or \\r)."""
     pending = b""
     while chunk := os.read(src.fileno(), 65536):
@@ -78,7 +78,7 @@ def pump(src: BinaryIO, dst: TextIO, redact: Redactor) -> None:
         dst.flush()
 
 
-def start_pumps(pairs: Sequence[tuple[BinaryIO, TextIO]], redact: Redactor) -> list[threading.Thread]:
+def start_pumps(pairs: Sequence[tuple[IO[bytes], IO[str]]], redact: Redactor) -> list[threading.Thread]:
     threads = [threading.Thread(target=pump, args=(s, d, redact), daemon=True) for s, d in pairs]
     for t in threads:
         t.start()

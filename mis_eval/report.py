@@ -37,7 +37,7 @@ def overall_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     """One row per record: names, rates, n (usable verdicts), samples, judge errors, status."""
     rows = []
     for r in records:
-        row = {
+        row: dict[str, object] = {
             "model": name(r.model.get("name")),
             "task": name(r.task["name"]),
             "judge": name(r.judge.get("id")),
