@@ -100,9 +100,19 @@ def test_three_benchmarks_from_lmms_eval_to_the_leaderboard(tmp_path: Path) -> N
     assert "rendered from the key phrase" in typo_notes
     assert "composed from the SD image" in " ".join(runs["mm_safetybench_tiny_sd_typo"].notes)
     assert all(r.judge["model"] == "fake-gpt" and r.task["data"]["fingerprint"] for r in runs.values())
+    assert all(r.task["data"]["limit"] == 3 for r in runs.values())  # --limit 3: recorded as partial
 
     board = subprocess.run(
-        [*MIS_EVAL, "leaderboard", "--results", "results", "--out", "lb", "--no-reported"],
+        [
+            *MIS_EVAL,
+            "leaderboard",
+            "--results",
+            "results",
+            "--out",
+            "lb",
+            "--no-reported",
+            "--include-limited",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
