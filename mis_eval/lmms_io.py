@@ -28,6 +28,7 @@ class LoggedTask:
     results_path: Path | None
     model: dict[str, Any] = field(default_factory=dict)
     generation: dict[str, Any] = field(default_factory=dict)
+    limit: int | float | None = None  # lmms-eval --limit (a count, or a fraction below 1)
 
 
 def find_logged_tasks(path: Path | str) -> list[LoggedTask]:
@@ -69,6 +70,8 @@ def _read_results(logged: LoggedTask) -> None:
         "adapter": config.get("model"),
         "args": args,
     }
+    limit = config.get("limit")
+    logged.limit = limit if isinstance(limit, int | float) and not isinstance(limit, bool) else None
     task_config = (data.get("configs") or {}).get(logged.task) or {}
     logged.generation = dict(task_config.get("generation_kwargs") or {})
 
@@ -97,9 +100,13 @@ def read_samples(logged: LoggedTask, docs: Mapping[str, dict[str, Any]]) -> list
     for n, line in iter_logged_lines(logged.samples_path):
         item = _item(line)
         if item is None:
-            raise DataError(
-                f"{logged.samples_path} line {n}: no mis-eval item (task, id, response); wrong task?"
+            hint = (
+                "lmms-eval skips the tasks' scoring under --predict_only, so such logs cannot be judged: "
+                "re-run without it (mis-eval run --no-judge generates without judging)"
+                if "filtered_resps" in line or "resps" in line
+                else "wrong task?"
             )
+            raise DataError(f"{logged.samples_path} line {n}: no mis-eval item (task, id, response); {hint}")
         rid = str(item["id"])
         if rid not in docs:
             raise DataError(

@@ -42,11 +42,14 @@ def judge_panel(
     source: Mapping[str, Any] | None = None,
     results_dir: Path | str | None = None,
     progress: bool = True,
+    limit: int | float | None = None,
 ) -> list[RunRecord]:
     """A record per judge, plus (for two or more) the majority record carrying the agreement."""
     bench = benchmark_for_task(task)
     started = utc_now()
-    write = partial(record_run, model=model, generation=generation, source=source, results_dir=results_dir)
+    write = partial(
+        record_run, model=model, generation=generation, source=source, results_dir=results_dir, limit=limit
+    )
     records, graded, infos, all_supports = [], {}, [], []
     for judge in judges:
         verdicts, supports = judge_samples(bench, samples, judge, progress=progress)

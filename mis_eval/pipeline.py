@@ -7,8 +7,10 @@ persistent cache, and within one process the last result per task is memoized.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -108,6 +110,7 @@ def judge_run(
     source: Mapping[str, Any] | None = None,
     results_dir: Path | str | None = DEFAULT_RESULTS_DIR,
     progress: bool = True,
+    limit: int | float | None = None,
 ) -> tuple[RunRecord, Path | None]:
     """Judge one model x task and write its run record (skipped when results_dir is None)."""
     started = utc_now()
@@ -125,6 +128,7 @@ def judge_run(
         source=source,
         results_dir=results_dir,
         started=started,
+        limit=limit,
     )
 
 
@@ -142,8 +146,13 @@ def record_run(
     results_dir: Path | str | None = DEFAULT_RESULTS_DIR,
     started: str | None = None,
     agreement: Sequence[Mapping[str, Any]] = (),
+    limit: int | float | None = None,
 ) -> tuple[RunRecord, Path | None]:
-    """Score verdicts with the task's benchmark and write the run record."""
+    """Score verdicts with the task's benchmark and write the run record.
+
+    `limit` is lmms-eval's --limit: such a run covers part of the data, which the record says
+    (task.data.limit) so the leaderboard never ranks it beside full runs.
+    """
     bench = benchmark_for_task(task)
     scores = bench.score(task, samples, verdicts, supports)
     fingerprints = sorted(
@@ -155,7 +164,7 @@ def record_run(
             "name": task,
             "benchmark": bench.name,
             "version": bench.version,
-            "data": {"fingerprint": ",".join(fingerprints) or None, "n": len(samples)},
+            "data": {"fingerprint": ",".join(fingerprints) or None, "n": len(samples), "limit": limit},
         },
         judge=asdict(info) | {"settings": dict(info.settings), "prompt_sha256": dict(info.prompt_sha256)},
         metrics=scores.metrics,
@@ -163,7 +172,10 @@ def record_run(
         counts=_counts(samples, verdicts),
         accounting=dict(accounting),
         generation=dict(generation or {}),
-        notes=([info.approximation] if info.approximation else []) + _setting_notes(info) + scores.notes,
+        notes=([info.approximation] if info.approximation else [])
+        + _setting_notes(info)
+        + scores.notes
+        + ([f"partial run: lmms-eval --limit {limit} ({len(samples)} samples)"] if limit is not None else []),
         source=dict(source or {}),
         agreement=[dict(a) for a in agreement],
         started_at=started or utc_now(),
@@ -174,6 +186,29 @@ def record_run(
 
 
 _MEMO: dict[tuple[str, int], dict[str, float | None]] = {}
+_WARNED: set[str] = set()
+
+
+def aggregation_judge() -> Judge | None:
+    """The judge for lmms-eval's aggregation hooks (None: MIS_EVAL_JUDGE=none).
+
+    Plain `lmms-eval` shows only its table, so when the judge is not the paper's (the keyword
+    fallback without an API key) the output says so: once now, and once after the table.
+    """
+    name = default_judge_name()
+    if name == "none":
+        return None
+    judge = make_judge(name)
+    info = judge.info(())
+    if info.approximation and info.id not in _WARNED:
+        _WARNED.add(info.id)
+        message = (
+            f"mis-eval: the rates are judged by '{info.id}', an approximation of the paper's "
+            f"GPT-4o judge ({info.approximation}); set OPENAI_API_KEY or MIS_EVAL_JUDGE for the paper's judge"
+        )
+        print(f"WARNING: {message}", file=sys.stderr)
+        atexit.register(print, f"NOTE: {message}")
+    return judge
 
 
 def judge_in_aggregation(task: str, pairs: Sequence[tuple[dict[str, Any], Any]]) -> dict[str, float | None]:
@@ -185,15 +220,14 @@ def judge_in_aggregation(task: str, pairs: Sequence[tuple[dict[str, Any], Any]])
     key = (task, hash(tuple((str(d.get("id")), str(r)) for d, r in pairs)))
     if key in _MEMO:
         return _MEMO[key]
-    name = default_judge_name()
-    if name == "none":
+    judge = aggregation_judge()
+    if judge is None:
         _MEMO[key] = {}
         return _MEMO[key]
     samples = []
     for i, (doc, text) in enumerate(pairs):
         response, error = split_response(text if isinstance(text, str) else None)
         samples.append(Sample(task=task, doc_id=i, doc=doc, response=response, error=error))
-    judge = make_judge(name)
     record, _ = judge_run(task, samples, judge, model={"name": "(lmms-eval run)"}, results_dir=None)
     _MEMO[key] = {k: m.value for k, m in record.metrics.items()}
     return _MEMO[key]

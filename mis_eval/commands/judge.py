@@ -76,6 +76,7 @@ def judge_outputs(
             source=source,
             results_dir=results_dir,
             progress=progress,
+            limit=logged.limit,
         )
         records += new
         for rec in new:

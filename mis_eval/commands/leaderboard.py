@@ -49,6 +49,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sort", help="summary name (e.g. 'Capability avg') or task/metric (e.g. mis_hard/ASR) to sort by"
     )
+    p.add_argument(
+        "--include-limited",
+        action="store_true",
+        help="also show runs made with lmms-eval --limit (in their own columns; left out by default)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 2 when any results file could not be used")
 
 
@@ -74,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
                 reported=args.reported,
                 aliases=aliases,
                 sort=args.sort,
+                include_limited=args.include_limited,
             )
         )
     except (FileNotFoundError, ValueError) as e:
@@ -81,6 +87,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for problem in built.loaded.problems:
         print(f"warning: not used: {problem}", file=sys.stderr)
+    if not args.include_limited:
+        for entry in built.loaded.entries:
+            if entry.limited:
+                print(
+                    f"note: left out {entry.source} ({entry.task}): {entry.limited}"
+                    " (--include-limited shows it)"
+                )
     measured = sum(r.origin == "measured" for r in built.table.rows)
     runs = sum(e.origin != "reported" for e in built.selected)
     print(

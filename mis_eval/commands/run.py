@@ -1,10 +1,11 @@
 """`mis-eval run <lmms-eval args>`: lmms-eval with the mis-eval tasks, then the judge step.
 
-lmms-eval 0.7.3 finds external tasks only through --include_path (it has no task entry
-point, and its LMMS_EVAL_PLUGINS hook extends the path after the task index is built), so
-this forwards every argument to `python -m lmms_eval` with our task folder included, then
-judges what was logged. lmms-eval exits 0 even when a run fails: success here means a
-samples file was written.
+Forwards every argument to `python -m lmms_eval` (with --log_samples on), then judges what
+was logged. The installed package lets every lmms-eval process index our tasks
+(mis_tasks/discovery.py), so a user's own --include_path passes through untouched; only
+where that hook is missing (running from a source tree that was never installed) is our
+folder given as --include_path. lmms-eval exits 0 even when a run fails: success here
+means a samples file was written.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mis_eval.commands.judge import add_judge_arguments, judge_outputs, split_sp
 from mis_eval.commands.tasks import tasks_dir
 from mis_eval.pipeline import ENV_JUDGE, ENV_JUDGE_ARGS
 from mis_eval.report import summary
+from mis_tasks import discovery
 
 HELP = "run lmms-eval with mis-eval's tasks (all other arguments go to lmms-eval), then judge"
 DEFAULT_OUTPUT = Path("logs")
@@ -49,15 +51,19 @@ def lmms_eval_command(argv: Sequence[str]) -> tuple[list[str], Path]:
             if a.split("=", 1)[0] == "--output_path"
         )
     )
-    include = str(tasks_dir())
-    if _has(args, "--include_path"):
-        i = next(i for i, a in enumerate(args) if a.split("=", 1)[0] == "--include_path")
-        if "=" in args[i]:
-            args[i] = f"{args[i]},{include}"
-        else:
-            args[i + 1] = f"{args[i + 1]},{include}"
-    else:
-        args += ["--include_path", include]
+    if _has(args, "--predict_only"):
+        # lmms-eval then skips process_results, so the logs carry no item the judge can read.
+        raise ValueError(
+            "--predict_only logs no judgeable item; drop it (mis-eval judges after generating) "
+            "or use --no-judge to generate now and `mis-eval judge` later"
+        )
+    if not discovery.active():
+        if _has(args, "--include_path"):
+            raise ValueError(
+                "mis-eval is not installed in this environment (its task hook is missing), and lmms-eval "
+                "takes a single --include_path: install it (pip install -e .) to combine both"
+            )
+        args += ["--include_path", str(tasks_dir())]
     return [sys.executable, "-m", "lmms_eval", *args], out
 
 

@@ -40,6 +40,7 @@ class Options:
     reported: bool = True
     aliases: dict[str, str] = field(default_factory=dict)  # model name as written -> name shown
     sort: str | None = None  # a summary name or "task/metric"
+    include_limited: bool = False  # --limit runs: left out (listed) unless asked for, then own columns
 
 
 @dataclass
@@ -65,7 +66,9 @@ def build(opts: Options) -> Built:
         loaded.entries += part.entries
         loaded.problems += part.problems
         loaded.ignored += part.ignored
-    entries = loaded.entries + (reported_entries() if opts.reported else [])
+    limited = [e for e in loaded.entries if e.limited]
+    measured = loaded.entries if opts.include_limited else [e for e in loaded.entries if not e.limited]
+    entries = measured + (reported_entries() if opts.reported else [])
     for e in entries:
         e.model = opts.aliases.get(e.model, e.model)
     chosen = select(
@@ -105,7 +108,12 @@ def build(opts: Options) -> Built:
         generated=utc_now(),
         n_runs=sum(e.origin != "reported" for e in chosen),
         selection=selection,
-        problems=loaded.problems,
+        problems=loaded.problems
+        + [
+            f"{e.source} ({e.model}, {e.task}): {e.limited}; left out, never ranked beside full runs"
+            for e in limited
+            if not opts.include_limited
+        ],
         not_plotted=not_plotted,
     )
     write_markdown(view, files["md"], PLOT_FILE if png else None)

@@ -52,6 +52,7 @@ class Entry:
     source: str  # file the numbers were read from (relative to the results folder when possible)
     run_id: str = ""
     notes: list[str] = field(default_factory=list)
+    limited: str = ""  # why this is not a full run (lmms-eval --limit); such runs are never ranked
 
     @property
     def when(self) -> str:

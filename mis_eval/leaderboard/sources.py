@@ -86,6 +86,7 @@ def record_data_key(task: Mapping[str, Any]) -> Key:
     ident = {k: task.get(k) for k in ("benchmark", "version", "split")} | {
         "fingerprint": data.get("fingerprint"),
         "n": data.get("n"),
+        "limit": data.get("limit"),
     }
     sig = signature(ident)
     label = f"{task.get('benchmark') or task.get('name')} v{task.get('version')}"
@@ -93,12 +94,15 @@ def record_data_key(task: Mapping[str, Any]) -> Key:
         label += f" · data {str(data['fingerprint'])[:8]}"
     if data.get("n") is not None:
         label += f" · n={data['n']}"
+    if data.get("limit") is not None:
+        label += f" · --limit {data['limit']}"
     detail = f"source {data.get('source')}" if data.get("source") else ""
     return Key(sig, label, detail, family=f"{task.get('benchmark')} v{task.get('version')}")
 
 
 def read_run_record(data: Mapping[str, Any], path: str, spec: Spec) -> list[Entry]:
     rec = RunRecord.from_dict(data)
+    limit = (rec.task.get("data") or {}).get("limit")
     return [
         Entry(
             model=str(rec.model["name"]),
@@ -111,6 +115,7 @@ def read_run_record(data: Mapping[str, Any], path: str, spec: Spec) -> list[Entr
             source=path,
             run_id=rec.run_id,
             notes=list(rec.notes),
+            limited=f"generated with lmms-eval --limit {limit}" if limit is not None else "",
         )
     ]
 
@@ -215,6 +220,9 @@ def read_lmms_results(data: Mapping[str, Any], path: str, spec: Spec) -> list[En
                 source=path,
                 run_id=f"{path}#{task}",
                 notes=notes,
+                limited=f"first {n} of {original} documents (lmms-eval --limit)"
+                if original and n < original
+                else "",
             )
         )
     return entries

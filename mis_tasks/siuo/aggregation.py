@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mis_eval.pipeline import default_judge_name, judge_run, make_judge
+from mis_eval.pipeline import aggregation_judge, judge_run
 from mis_eval.records import Metric
 from mis_tasks.common import loaded
 from mis_tasks.siuo.scoring import BENCHMARK, sample_with_responses
@@ -31,8 +31,7 @@ def scores(task: str, items: Sequence[dict[str, Any]]) -> dict[str, float | None
         metrics: dict[str, Metric] = {}
         if task == "siuo_mcqa":  # no judge involved
             metrics = BENCHMARK.score(task, samples, [{} for _ in samples], {}).metrics
-        elif (name := default_judge_name()) != "none":
-            judge = make_judge(name)
+        elif (judge := aggregation_judge()) is not None:
             record, _ = judge_run(task, samples, judge, model={"name": "(lmms-eval run)"}, results_dir=None)
             metrics = record.metrics
         _MEMO[key] = {k: m.value for k, m in metrics.items()}
