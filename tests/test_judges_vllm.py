@@ -14,4 +14,3 @@ def test_vllm_judge_without_vllm_says_what_to_do(tmp_path):
     assert "vllm" in list_judges()
     with pytest.raises(RuntimeError, match=r"needs the vllm package.*judge 'local'"):
         get_judge("vllm", model="Qwen/Qwen2-VL-7B-Instruct", cache=str(tmp_path / "c.sqlite"))
-

