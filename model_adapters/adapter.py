@@ -166,6 +166,7 @@ class MultiImageModel(lmms):
 
             self.accelerator = Accelerator()
             self._rank, self._world_size = self.accelerator.process_index, self.accelerator.num_processes
+            self.device = self.accelerator.device  # lmms-eval gathers per-rank counts on it
 
     def _open_cache(
         self, path: str, *, dtype: str, extra: dict[str, Any], seed: int, processor_kwargs: dict[str, Any]

