@@ -39,7 +39,7 @@ from judges.prompting import chat_messages, render_prompt  # noqa: E402
 from judges.registry import get_judge  # noqa: E402
 from judges.rubric import Rubric  # noqa: E402
 
-PROMPT = ROOT.parent / "shared/reference/mis/judge_prompt.txt"
+PROMPT = ROOT / "mis_tasks" / "mis" / "judge_prompt.txt"  # the bundled MIS judge prompt (upstream bytes)
 SCHEMA = {
     "type": "object",
     "properties": {
@@ -53,9 +53,7 @@ FILLER = "The first image shows a kitchen and the second a bottle of cleaning li
 
 
 def template() -> str:
-    if PROMPT.exists():
-        return PROMPT.read_text(encoding="utf-8")
-    return "Judge the response.\n<question>: {question}\n<Response>: {response}\nAnswer in JSON."
+    return PROMPT.read_text(encoding="utf-8")
 
 
 def make_samples(n: int, root: Path, size: int) -> tuple[list[JudgeRequest], list[tuple[str, int]]]:

@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from judges.accounting import Accounting, Progress
 from judges.base import Judge, JudgeInfo, JudgeRequest, Status, UnparseableReply, Verdict
-from judges.cache import CachedReply, JudgeCache, cache_key
-from judges.parsing import scrub_echoes
+from judges.cache import CachedReply, JudgeCache, cache_key, lease_owner
 from judges.prompting import image_sha256, render_prompt, untrusted_values
 from judges.rubric import Rubric
 
 OFF = {False, "off", "none", "no", "false", "0"}
+HARDENED_SUFFIX = "+hardened"  # judge ids of hardened-mode judges end so: never one column with paper mode
+# A lease is renewed every third of this while its run lives; after a kill -9 the others take the
+# key over once it lapses. Long enough that a stalled event loop does not lose leases.
+DEFAULT_LEASE_S = 60.0
+
+
+class JudgeSetupError(ValueError):
+    """A judge cannot start at all (server unreachable while asking its model id, ...): one clear line.
+
+    A ValueError, so the command line reports it as a configuration error (exit 2), no traceback.
+    """
 
 
 class JudgeCallError(Exception):
@@ -35,10 +45,17 @@ class JudgeCallError(Exception):
 
 @dataclass
 class Prepared:
+    """One distinct judge input. The rendered prompt is not kept (it is rendered again when sent):
+    a 20k-sample batch would otherwise hold every prompt in memory for the whole run."""
+
     request: JudgeRequest
-    prompt: str
     key: str
     indices: list[int]
+    delimit: bool = True
+
+    @property
+    def prompt(self) -> str:
+        return render_prompt(self.request, delimit_untrusted=self.delimit)
 
 
 @dataclass
@@ -56,11 +73,15 @@ class BatchJudge(Judge):
         *,
         model: str | None,
         cache: str | bool | None = None,
-        delimit: bool = True,
+        hardened: bool = False,
         retry_unparseable: bool = False,
+        lease: float = DEFAULT_LEASE_S,
     ) -> None:
+        if float(lease) <= 0:
+            raise ValueError("judge option lease (seconds) must be > 0")
+        self.lease = float(lease)  # expiry of a claim on in-flight work (renewed while working)
         self.model = model
-        self.delimit = bool(delimit)
+        self.hardened = bool(hardened)  # delimit untrusted fields (changes the prompt: own judge id)
         self.retry_unparseable = bool(retry_unparseable)  # ask again where the cached reply is unreadable
         self._cache: JudgeCache | None = None
         self.cache_path: Path | None = None
@@ -72,7 +93,7 @@ class BatchJudge(Judge):
 
     @property
     def id(self) -> str:
-        return f"{self.name}:{self.model}"
+        return f"{self.name}:{self.model}{HARDENED_SUFFIX if self.hardened else ''}"
 
     # -- subclass hooks ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -88,6 +109,10 @@ class BatchJudge(Judge):
 
     async def _close(self) -> None:  # noqa: B027 - optional hook
         """Release what `_open` created."""
+
+    def _claim_chunk(self) -> int:
+        """How many keys to lease at a time (about what the judge works on at once)."""
+        return 32
 
     async def _complete_all(self, items: Sequence[Prepared], done: Any) -> None:
         """Default: all items concurrently (subclasses bound concurrency inside `_complete`)."""
@@ -108,7 +133,7 @@ class BatchJudge(Judge):
 
     # -- the batch ---------------------------------------------------------------------------
     def _prepare(self, request: JudgeRequest) -> tuple[str, str]:
-        prompt = render_prompt(request, delimit_untrusted=self.delimit)
+        prompt = render_prompt(request, delimit_untrusted=self.hardened)
         rubric = request.rubric
         images = [image_sha256(p) for p in request.images] if rubric.with_images else []
         parts = {
@@ -118,6 +143,7 @@ class BatchJudge(Judge):
             "images": images,
             "max_tokens": rubric.max_tokens,
             "temperature": rubric.temperature,
+            "shape": [rubric.top_p, rubric.text_first, rubric.image_detail],
             **self._cache_parts(request),
         }
         return prompt, cache_key(parts)
@@ -130,7 +156,7 @@ class BatchJudge(Judge):
         if not cached:
             base |= {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens}
         try:
-            parsed = item.request.rubric.parse(scrub_echoes(reply.raw, untrusted_values(item.request)))
+            parsed = item.request.rubric.read(reply.raw, untrusted_values(item.request))
         except UnparseableReply as e:
             return Verdict(Status.UNPARSEABLE, error=self.redact(str(e)), **base)
         except Exception as e:
@@ -142,8 +168,8 @@ class BatchJudge(Judge):
     async def ajudge(self, requests: Sequence[JudgeRequest], *, progress: bool = True) -> list[Verdict]:
         if self._cache is None and self.cache_path is not None:
             self._cache = JudgeCache(self.cache_path)  # reopened after aclose()
-        await self._open()
         try:
+            await self._open()  # inside the try: a failed start still closes what it opened
             return await self._judge_batch(requests, progress)
         finally:
             await self._close()
@@ -156,12 +182,12 @@ class BatchJudge(Judge):
         for i, r in enumerate(requests):
             acct.prompt_sha256[r.rubric.name] = r.rubric.sha256
             try:
-                prompt, key = self._prepare(r)
+                _, key = self._prepare(r)
             except Exception as e:  # missing image, template field missing, ...
                 out[i] = Verdict(Status.ERROR, error=f"{r.key}: cannot build judge input: {e}", judge=self.id)
                 acct.errors += 1
                 continue
-            unique.setdefault(key, Prepared(r, prompt, key, [])).indices.append(i)
+            unique.setdefault(key, Prepared(r, key, [], self.hardened)).indices.append(i)
 
         bar = Progress(len(requests), f"judge {self.id}", acct, progress)
         bar.bar.update(sum(v is not None for v in out))
@@ -178,18 +204,23 @@ class BatchJudge(Judge):
                 acct.unparseable += copy.status is Status.UNPARSEABLE
                 bar.update(cached=copy.cached, failed=failed)
 
-        todo = []
+        todo, stale = [], {}
         for key, item in unique.items():
             hit = self._verdict(item, hits[key], cached=True, calls=0, retries=0) if key in hits else None
             if hit is None or (self.retry_unparseable and hit.status is Status.UNPARSEABLE):
                 todo.append(item)
+                if hit is not None:
+                    stale[key] = hits[key].raw  # asked again: this reply does not count as finished
             else:
                 settle(item, hit)
+        owner = lease_owner()
 
         def done(item: Prepared, result: Reply | JudgeCallError) -> None:
             acct.calls += result.calls
             acct.retries += result.retries
             if isinstance(result, JudgeCallError):
+                if self._cache is not None:
+                    self._cache.release(owner, [item.key])  # another run may try it
                 msg = self.redact(f"{item.request.key}: {result}")
                 v = Verdict(
                     Status.ERROR,
@@ -205,18 +236,79 @@ class BatchJudge(Judge):
                 acct.completion_tokens += rep.completion_tokens
                 if rep.served_model:
                     acct.served_models.add(rep.served_model)
-                if self._cache is not None:
-                    self._cache.put(item.key, self.id, rep)  # committed now: survives kill -9
+                if self._cache is not None:  # committed now (survives kill -9); the lease goes with it
+                    self._cache.put(item.key, self.id, rep, owner=owner)
                 v = self._verdict(item, rep, cached=False, calls=result.calls, retries=result.retries)
             settle(item, v)
 
+        def finished_elsewhere(item: Prepared, reply: CachedReply) -> None:
+            settle(item, self._verdict(item, reply, cached=True, calls=0, retries=0))
+
         try:
-            if todo:
+            if todo and self._cache is None:
                 await self._complete_all(todo, done)
+            elif todo:
+                await self._leased(todo, done, finished_elsewhere, owner, stale)
         finally:
             bar.close()
         assert all(v is not None for v in out)
         return [v for v in out if v is not None]
+
+    async def _leased(
+        self,
+        todo: Sequence[Prepared],
+        done: Callable[[Prepared, Reply | JudgeCallError], None],
+        finished_elsewhere: Callable[[Prepared, CachedReply], None],
+        owner: str,
+        stale: dict[str, str],
+    ) -> None:
+        """Judge `todo` while other runs on the same cache may be judging the same keys.
+
+        Keys are leased a chunk at a time (at most two chunks in flight, so the judge stays busy);
+        a key another run holds is skipped and later either read from the cache (its reply
+        arrived) or claimed (its lease lapsed or was released after a failure).
+        """
+        cache = self._cache
+        assert cache is not None
+        waiting = {it.key: it for it in todo}  # not yet claimed by us nor settled
+        running: set[asyncio.Task[None]] = set()
+        chunk, poll = self._claim_chunk(), min(0.5, self.lease / 10)
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(self.lease / 3)
+                cache.renew(owner, self.lease)
+
+        beat = asyncio.create_task(heartbeat())
+        try:
+            while waiting or running:
+                if waiting and len(running) < 2:
+                    claimed, finished = cache.claim(
+                        list(waiting), owner, self.lease, limit=chunk, stale=stale
+                    )
+                    if finished:
+                        replies = cache.get_many(finished)
+                        for key in finished:
+                            if key in replies:
+                                finished_elsewhere(waiting.pop(key), replies[key])
+                    if claimed:
+                        batch = [waiting.pop(k) for k in claimed]
+                        running.add(asyncio.create_task(self._complete_all(batch, done)))
+                        continue
+                if running:
+                    _, running_left = await asyncio.wait(
+                        running, timeout=poll, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in running - running_left:
+                        task.result()  # re-raise a bug in _complete_all
+                    running = set(running_left)
+                else:  # everything left is leased by other runs: wait for their replies or expiry
+                    await asyncio.sleep(poll)
+        finally:
+            beat.cancel()
+            for task in running:
+                task.cancel()
+            cache.release(owner)
 
     # -- reporting ---------------------------------------------------------------------------
     def accounting(self) -> dict[str, Any]:
@@ -225,9 +317,10 @@ class BatchJudge(Judge):
     def settings(self) -> dict[str, Any]:
         cache = str(self.cache_path) if self.cache_path else None
         return {
-            "delimit_untrusted": self.delimit,
+            "hardened": self.hardened,
             "cache": cache,
             "retry_unparseable": self.retry_unparseable,
+            "lease_s": self.lease,
         }
 
     def info(self, rubrics: Sequence[Rubric]) -> JudgeInfo:

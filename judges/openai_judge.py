@@ -11,7 +11,9 @@ land in a command line or a run record) and is redacted from every stored messag
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,8 +26,8 @@ from tenacity.wait import wait_exponential_jitter
 from judges.accounting import price_for
 from judges.base import JudgeRequest
 from judges.cache import CachedReply
-from judges.engine import BatchJudge, JudgeCallError, Prepared, Reply
-from judges.prompting import chat_messages, json_schema_format
+from judges.engine import DEFAULT_LEASE_S, BatchJudge, JudgeCallError, JudgeSetupError, Prepared, Reply
+from judges.prompting import chat_messages, decoding, json_schema_format
 from judges.registry import register_judge
 from judges.rubric import Rubric
 from mis_eval.http_retry import retry_after
@@ -39,12 +41,63 @@ class _Malformed(Exception):
     """HTTP 200 whose body is not a usable chat completion."""
 
 
-def _retryable(exc: BaseException) -> bool:
+class _NotSent(Exception):
+    """An earlier call of this batch failed in a way no request can get past (bad key, bad URL)."""
+
+
+# Statuses no retry can fix, for this request or any other of the batch: bad key, no access,
+# unknown model or endpoint. The first one stops the batch (the rest fail unsent, uncached).
+_FATAL_STATUS = {401, 403, 404}
+_BAD_URL_ERRORS = ("InvalidURL", "InvalidUrlClientError", "UnsupportedProtocol", "LocalProtocolError")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes, outermost first (the SDK wraps transport errors twice)."""
+    out: list[BaseException] = []
+    while exc is not None and exc not in out and len(out) < 10:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return out
+
+
+def describe_failure(exc: BaseException, timeout: float) -> tuple[str, bool]:
+    """(precise cause in words, whether another attempt can succeed) for a failed call.
+
+    The aiohttp transport reports every failed connect as a *timeout*; the root cause below it
+    says what happened (connection refused, unknown host, invalid URL, a real timeout).
+    """
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500
-    return isinstance(
-        exc, openai.APIConnectionError | openai.APIResponseValidationError | _Malformed | ValueError
-    )
+        status = exc.status_code
+        return f"HTTP {status}: {exc.message}", status in _TRANSIENT_STATUS or status >= 500
+    chain = _chain(exc)
+    names = {type(e).__name__ for e in chain}
+    if names & set(_BAD_URL_ERRORS):
+        return f"invalid URL ({chain[-1]})", False
+    for e in chain:
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused (is the server running at that host and port?)", True
+        if isinstance(e, socket.gaierror):
+            return f"host name not found ({e.strerror or e})", True
+        if isinstance(
+            e, ConnectionError | _Malformed | json.JSONDecodeError | openai.APIResponseValidationError
+        ):
+            return f"{type(e).__name__}: {e}", True
+    if any(isinstance(e, TimeoutError) for e in chain) or isinstance(exc, openai.APITimeoutError):
+        return f"timed out after {timeout:g} s", True
+    if isinstance(exc, openai.APIConnectionError):
+        return f"connection error ({chain[-1]!r})", True
+    return f"{type(exc).__name__}: {exc}", False  # a bug or a bad request: asking again cannot help
+
+
+def _retryable(exc: BaseException) -> bool:
+    return describe_failure(exc, 0)[1]
+
+
+def _fatal(exc: BaseException) -> bool:
+    """True where no other request of this batch can succeed either."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in _FATAL_STATUS
+    return any(type(e).__name__ in _BAD_URL_ERRORS for e in _chain(exc))
 
 
 def retry_after_seconds(exc: BaseException | None) -> float | None:
@@ -89,8 +142,10 @@ class OpenAIJudge(BatchJudge):
         tpm: int | None = None,
         structured: bool = True,
         cache: str | bool | None = None,
-        delimit: bool = True,
+        hardened: bool = False,
+        delimit: bool | None = None,
         retry_unparseable: bool = False,
+        lease: float = DEFAULT_LEASE_S,
         price_in: float | None = None,
         price_out: float | None = None,
         **unknown: Any,
@@ -118,7 +173,13 @@ class OpenAIJudge(BatchJudge):
             multiplier=self.backoff, max=self.backoff_max, jitter=self.backoff
         )
         self.rpm, self.tpm, self.structured = rpm, tpm, bool(structured)
-        super().__init__(model=model, cache=cache, delimit=delimit, retry_unparseable=retry_unparseable)
+        super().__init__(
+            model=model,
+            cache=cache,
+            hardened=hardened if delimit is None else bool(delimit),  # `delimit`: the option's old name
+            retry_unparseable=retry_unparseable,
+            lease=lease,
+        )
         override = (
             (float(price_in), float(price_out)) if price_in is not None and price_out is not None else None
         )
@@ -127,9 +188,13 @@ class OpenAIJudge(BatchJudge):
         self._sem: asyncio.Semaphore | None = None
         self._rpm: AsyncLimiter | None = None
         self._tpm: AsyncLimiter | None = None
+        self._fatal_error: str | None = None  # set by a call no retry can fix: the rest are not sent
 
     def supports(self, rubric: Rubric) -> bool:
         return True
+
+    def _claim_chunk(self) -> int:
+        return max(self.concurrency, 8)
 
     def redact(self, text: str) -> str:
         key = self._api_key
@@ -152,6 +217,7 @@ class OpenAIJudge(BatchJudge):
         self._sem = asyncio.Semaphore(self.concurrency)
         self._rpm = AsyncLimiter(self.rpm, 60) if self.rpm else None
         self._tpm = AsyncLimiter(self.tpm, 60) if self.tpm else None
+        self._fatal_error = None
         if self.model is None:  # local server: use the model it serves
             self.model = await self._served_model()
             self.acct.judge, self.acct.model = self.id, self.model
@@ -161,9 +227,15 @@ class OpenAIJudge(BatchJudge):
         try:
             models = await self._client.models.list()
         except openai.OpenAIError as e:
-            raise RuntimeError(self.redact(f"cannot list models at {self.base_url}: {e}")) from None
+            why = describe_failure(e, self.timeout)[0]
+            raise JudgeSetupError(
+                self.redact(
+                    f"judge {self.name!r}: cannot list models at {self.base_url}: {why}; "
+                    "check base_url, or pass model=<id>"
+                )
+            ) from None
         if not models.data:
-            raise RuntimeError(f"{self.base_url} serves no model; pass model=<id>")
+            raise JudgeSetupError(f"judge {self.name!r}: {self.base_url} serves no model; pass model=<id>")
         return models.data[0].id
 
     async def _close(self) -> None:
@@ -184,9 +256,9 @@ class OpenAIJudge(BatchJudge):
         body: dict[str, Any] = {
             "model": self.model,
             "messages": chat_messages(item.request, item.prompt),
-            "temperature": rubric.temperature,
             "max_tokens": rubric.max_tokens,
         }
+        body |= decoding(rubric) | dict(rubric.request_extra)
         if self.structured and rubric.response_format:
             body["response_format"] = json_schema_format(rubric.name, rubric.response_format)
         return body
@@ -208,6 +280,8 @@ class OpenAIJudge(BatchJudge):
                     # A slot is held per attempt, not across a backoff sleep: a request waiting out
                     # a Retry-After does not idle one of the `concurrency` connections.
                     async with sem:
+                        if self._fatal_error is not None:  # checked in the slot: queued items stop too
+                            raise _NotSent(f"not sent: an earlier call failed for good ({self._fatal_error})")
                         if args is None:  # built inside the slot: at most `concurrency` payloads in memory
                             args = self._request_args(item)
                         if self._rpm:
@@ -222,13 +296,18 @@ class OpenAIJudge(BatchJudge):
                         resp = await client.post("/chat/completions", body=args, cast_to=ChatCompletion)
                     if not getattr(resp, "choices", None):
                         raise _Malformed("completion without choices")
-        except openai.APIStatusError as e:
-            why = f"HTTP {e.status_code}: {e.message}"
-            if e.status_code == 400 and "response_format" in (args or {}):
-                why += " (if this server lacks structured output, pass judge option structured=false)"
-            raise JudgeCallError(why, calls=calls, retries=max(calls - 1, 0)) from None
+        except _NotSent as e:
+            raise JudgeCallError(str(e), calls=calls, retries=max(calls - 1, 0)) from None
         except Exception as e:
-            why = "timed out" if isinstance(e, openai.APITimeoutError) else f"{type(e).__name__}: {e}"
+            why, _ = describe_failure(e, self.timeout)
+            if (
+                isinstance(e, openai.APIStatusError)
+                and e.status_code == 400
+                and "response_format" in (args or {})
+            ):
+                why += " (if this server lacks structured output, pass judge option structured=false)"
+            if _fatal(e):
+                self._fatal_error = why
             why = f"judge call failed after {calls} call(s): {why}"
             raise JudgeCallError(why, calls=calls, retries=max(calls - 1, 0)) from None
         msg = resp.choices[0].message

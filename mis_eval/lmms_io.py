@@ -48,6 +48,9 @@ def find_logged_tasks(path: Path | str) -> list[LoggedTask]:
         )
         if logged.results_path:
             _read_results(logged)
+        settings = adapter_settings(f)
+        if settings is not None:
+            logged.generation["adapter"] = settings
         out.append(logged)
     if not out:
         raise DataError(f"{path}: no lmms-eval samples files (run lmms-eval with --log_samples)")
@@ -74,6 +77,22 @@ def _read_results(logged: LoggedTask) -> None:
     logged.limit = limit if isinstance(limit, int | float) and not isinstance(limit, bool) else None
     task_config = (data.get("configs") or {}).get(logged.task) or {}
     logged.generation = dict(task_config.get("generation_kwargs") or {})
+
+
+ADAPTER_SETTINGS = "mis_eval_generation"  # model_adapters.adapter.SETTINGS_KEY (no torch import here)
+
+
+def adapter_settings(samples_path: Path) -> dict[str, Any] | None:
+    """What a mis-eval model adapter ran with (image processing, sampling, budget, deviations).
+
+    The adapter writes it into each request's gen_kwargs, which lmms-eval logs per sample under
+    "arguments"; settings are per model x task, so the first sample that has them is read."""
+    for _, line in iter_logged_lines(samples_path):
+        for arg in line.get("arguments") or []:
+            if isinstance(arg, dict) and isinstance(arg.get(ADAPTER_SETTINGS), dict):
+                return dict(arg[ADAPTER_SETTINGS])
+        return None  # the first line tells: a model that is not ours logs none
+    return None
 
 
 def _item(line: Mapping[str, Any]) -> Mapping[str, Any] | None:

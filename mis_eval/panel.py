@@ -13,7 +13,7 @@ from typing import Any
 
 from judges.agreement import agreement, majority_vote
 from judges.base import Judge, JudgeInfo, Status, Verdict
-from mis_eval.pipeline import judge_samples, record_run
+from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE, judge_samples, record_run
 from mis_eval.records import RunRecord, utc_now
 from mis_eval.samples import Sample
 from mis_tasks.registry import benchmark_for_task
@@ -43,12 +43,19 @@ def judge_panel(
     results_dir: Path | str | None = None,
     progress: bool = True,
     limit: int | float | None = None,
+    max_unusable: float = DEFAULT_MAX_UNUSABLE,
 ) -> list[RunRecord]:
     """A record per judge, plus (for two or more) the majority record carrying the agreement."""
     bench = benchmark_for_task(task)
     started = utc_now()
     write = partial(
-        record_run, model=model, generation=generation, source=source, results_dir=results_dir, limit=limit
+        record_run,
+        model=model,
+        generation=generation,
+        source=source,
+        results_dir=results_dir,
+        max_unusable=max_unusable,
+        limit=limit,
     )
     records, graded, infos, all_supports = [], {}, [], []
     for judge in judges:

@@ -24,6 +24,9 @@ from mis_tasks.common import loaded
 from mis_tasks.registry import Benchmark, benchmark_for_task
 
 ENV_JUDGE = "MIS_EVAL_JUDGE"  # judge name, e.g. "gpt4o", "local", "keyword"; "none" skips judging
+# Above this fraction of unusable verdicts (judge error / unparseable) a run record is marked
+# incomplete and `mis-eval judge` / `run` exit non-zero: the rates would describe a biased subset.
+DEFAULT_MAX_UNUSABLE = 0.05
 ENV_JUDGE_ARGS = (
     "MIS_EVAL_JUDGE_ARGS"  # e.g. "base_url=http://127.0.0.1:8000/v1,model=Qwen/Qwen2.5-VL-7B-Instruct"
 )
@@ -76,11 +79,41 @@ def _counts(samples: Sequence[Sample], verdicts: Sequence[Mapping[str, Verdict]]
     }
 
 
+def completeness(counts: Mapping[str, int], max_unusable: float = DEFAULT_MAX_UNUSABLE) -> dict[str, Any]:
+    """Whether a run's numbers can be used: at most `max_unusable` of its verdicts unusable.
+
+    A run with no verdict at all (every generation failed, nothing graded) is incomplete too.
+    """
+    verdicts = counts.get("verdicts", 0)
+    unusable = counts.get("error", 0) + counts.get("unparseable", 0)
+    fraction = unusable / verdicts if verdicts else None
+    complete = fraction is not None and fraction <= max_unusable
+    if complete:
+        reason = None
+    elif fraction is None:
+        reason = "no verdicts: nothing was judged"
+    else:
+        reason = (
+            f"{unusable} of {verdicts} verdicts unusable ({100 * fraction:.1f}% > "
+            f"max_unusable {100 * max_unusable:g}%): judge errors {counts.get('error', 0)}, "
+            f"unparseable {counts.get('unparseable', 0)}"
+        )
+    return {
+        "complete": complete,
+        "unusable": unusable,
+        "verdicts": verdicts,
+        "unusable_fraction": fraction,
+        "max_unusable": max_unusable,
+        "reason": reason,
+    }
+
+
 def _setting_notes(info: JudgeInfo) -> list[str]:
-    if info.settings.get("delimit_untrusted"):
+    if info.settings.get("hardened"):
         return [
-            "the judged response was wrapped in hash-tagged delimiters against prompt injection "
-            "(judge option delimit=false sends the reference prompt byte for byte)"
+            "hardened judge mode: the judged response was wrapped in hash-tagged delimiters against "
+            "prompt injection, so the judge did not see the reference prompt (a separate judge id; "
+            "the default paper mode sends the reference request unchanged)"
         ]
     return []
 
@@ -147,17 +180,21 @@ def record_run(
     started: str | None = None,
     agreement: Sequence[Mapping[str, Any]] = (),
     limit: int | float | None = None,
+    max_unusable: float = DEFAULT_MAX_UNUSABLE,
 ) -> tuple[RunRecord, Path | None]:
     """Score verdicts with the task's benchmark and write the run record.
 
     `limit` is lmms-eval's --limit: such a run covers part of the data, which the record says
-    (task.data.limit) so the leaderboard never ranks it beside full runs.
+    (task.data.limit) so the leaderboard never ranks it beside full runs. The record is marked
+    incomplete when more than `max_unusable` of the verdicts are unusable (still written, nothing lost).
     """
     bench = benchmark_for_task(task)
     scores = bench.score(task, samples, verdicts, supports)
     fingerprints = sorted(
         {str(s.doc.get("data_fingerprint")) for s in samples if s.doc.get("data_fingerprint")}
     )
+    counts = _counts(samples, verdicts)
+    status = completeness(counts, max_unusable)
     record = RunRecord(
         model=dict(model),
         task={
@@ -165,17 +202,20 @@ def record_run(
             "benchmark": bench.name,
             "version": bench.version,
             "data": {"fingerprint": ",".join(fingerprints) or None, "n": len(samples), "limit": limit},
+            **scores.task,
         },
         judge=asdict(info) | {"settings": dict(info.settings), "prompt_sha256": dict(info.prompt_sha256)},
         metrics=scores.metrics,
         breakdown=scores.breakdown,
-        counts=_counts(samples, verdicts),
+        counts=counts,
+        completeness=status,
         accounting=dict(accounting),
         generation=dict(generation or {}),
         notes=([info.approximation] if info.approximation else [])
         + _setting_notes(info)
         + scores.notes
-        + ([f"partial run: lmms-eval --limit {limit} ({len(samples)} samples)"] if limit is not None else []),
+        + ([f"partial run: lmms-eval --limit {limit} ({len(samples)} samples)"] if limit is not None else [])
+        + ([f"INCOMPLETE: {status['reason']}"] if not status["complete"] else []),
         source=dict(source or {}),
         agreement=[dict(a) for a in agreement],
         started_at=started or utc_now(),

@@ -7,6 +7,7 @@ Schema: see README "Run records". Bump SCHEMA when a field changes meaning.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -47,13 +48,14 @@ def package_versions(
 
 @dataclass
 class Metric:
-    """A rate in percent with its 95% bootstrap interval; value None means 'not measurable'."""
+    """A rate in percent with its 95% interval; value None means 'not measurable'."""
 
     value: float | None
     ci_low: float | None = None
     ci_high: float | None = None
     n: int = 0  # samples with a usable verdict (the denominator)
     n_excluded: int = 0  # judge errors / unparseable / failed generations, left out of n
+    ci_method: str | None = None  # how ci_low/ci_high were computed (mis_eval.metrics); None: unknown/none
 
 
 @dataclass
@@ -69,6 +71,9 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)  # approximations and deviations, in words
     source: dict[str, Any] = field(default_factory=dict)  # where responses came from
     agreement: list[dict[str, Any]] = field(default_factory=list)  # panel runs: judge-pair statistics
+    # whether the numbers can be used: {complete, unusable, verdicts, unusable_fraction, max_unusable,
+    # reason}; empty in records written before it existed
+    completeness: dict[str, Any] = field(default_factory=dict)
     started_at: str = field(default_factory=utc_now)
     finished_at: str = field(default_factory=utc_now)
     versions: dict[str, str] = field(default_factory=package_versions)
@@ -78,6 +83,11 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def complete(self) -> bool:
+        """False when too many verdicts are unusable for the rates to stand (see `completeness`)."""
+        return bool(self.completeness.get("complete", True))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunRecord:
@@ -135,3 +145,64 @@ def read_run(path: Path | str) -> RunRecord:
 def iter_runs(results_dir: Path | str = DEFAULT_RESULTS_DIR) -> Iterable[tuple[Path, RunRecord]]:
     for p in sorted(Path(results_dir).rglob("*.json")):
         yield p, read_run(p)
+
+
+def find_runs(paths: Iterable[Path | str]) -> list[tuple[Path, RunRecord]]:
+    """Run records among files and folders (searched recursively), skipping other JSON.
+
+    Unlike `iter_runs`, a results folder may hold other files (lmms-eval results, calibration
+    records); a JSON that says it is a run record but cannot be read is still an error.
+    """
+    out = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file or folder")
+        files = [p] if p.is_file() else sorted(p.rglob("*.json"))
+        for f in files:
+            if any(part.startswith(".") for part in f.parts[-1:]):
+                continue  # a temporary file of an atomic write in progress
+            try:
+                data = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                if p.is_file():
+                    raise ValueError(f"{f}: malformed JSON ({e})") from e
+                continue
+            if isinstance(data, dict) and data.get("schema") == SCHEMA:
+                out.append((f, read_run(f)))
+            elif p.is_file():
+                raise ValueError(f"{f}: not a {SCHEMA} run record")
+    return out
+
+
+def read_run_samples(path: Path | str, record: RunRecord) -> list[dict[str, Any]]:
+    """The per-sample rows of the run record at `path` (its `samples_file`, next to it)."""
+    if not record.samples_file:
+        raise ValueError(f"{path}: run record names no samples_file")
+    samples_path = Path(path).with_name(record.samples_file)
+    try:
+        lines = samples_path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is text
+    except OSError as e:
+        raise ValueError(f"{samples_path}: cannot read the per-sample file of {path} ({e})") from e
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{samples_path}: line {i}: malformed JSON ({e})") from e
+        if not isinstance(row, dict) or "doc" not in row or "verdicts" not in row:
+            raise ValueError(f"{samples_path}: line {i}: expected an object with doc and verdicts")
+        rows.append(row)
+    return rows
+
+
+def sample_id(row: Mapping[str, Any]) -> str:
+    """A sample's identity within its task: the record's `id`, else lmms-eval's doc_id."""
+    doc = row.get("doc") or {}
+    return str(doc.get("id", row.get("doc_id")))
+
+
+def response_sha256(response: str | None) -> str:
+    """Which answer a human label is about: a regenerated response no longer matches it."""
+    return hashlib.sha256((response or "").encode("utf-8")).hexdigest()

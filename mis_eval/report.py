@@ -1,4 +1,7 @@
-"""Plain-text rate tables for the terminal (the leaderboard does HTML/CSV/Markdown)."""
+"""Plain-text rate tables for the terminal (the leaderboard does HTML/CSV/Markdown).
+
+Names (model, task, judge, groups) are shown with bidi controls neutralised (mis_eval/display.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from mis_eval.display import neutralise_bidi
 from mis_eval.records import Metric, RunRecord
 
 
@@ -17,23 +21,47 @@ def cell(m: Metric | None) -> str:
     return f"{m.value:.1f} [{m.ci_low:.1f}, {m.ci_high:.1f}]"
 
 
-def overall_table(records: Sequence[RunRecord]) -> str:
+def name(value: object) -> str:
+    return neutralise_bidi(str(value))
+
+
+def denominator(metrics: dict[str, Metric]) -> str:
+    """The rates' n (usable verdicts), one number when all rates share it, else one per rate."""
+    ns = {k: m.n for k, m in metrics.items() if m.value is not None}
+    if len(set(ns.values())) <= 1:
+        return str(next(iter(ns.values()), 0))
+    return " ".join(f"{k}:{n}" for k, n in ns.items())
+
+
+def overall_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per record: names, rates, n (usable verdicts), samples, judge errors, status."""
     rows = []
     for r in records:
-        row = {"model": r.model.get("name"), "task": r.task["name"], "judge": r.judge.get("id")}
+        row = {
+            "model": name(r.model.get("name")),
+            "task": name(r.task["name"]),
+            "judge": name(r.judge.get("id")),
+        }
         row |= {k: cell(m) for k, m in r.metrics.items()}
         row |= {
-            "n": r.counts.get("samples", 0),
+            "n": denominator(r.metrics),
+            "samples": r.counts.get("samples", 0),
             "judge errors": r.counts.get("error", 0) + r.counts.get("unparseable", 0),
         }
+        if not r.complete:
+            row["status"] = "INCOMPLETE"
         rows.append(row)
-    return pd.DataFrame(rows).to_string(index=False)
+    return pd.DataFrame(rows)
+
+
+def overall_table(records: Sequence[RunRecord]) -> str:
+    return overall_frame(records).to_string(index=False)
 
 
 def breakdown_table(record: RunRecord, by: str = "category") -> str:
     rows = [
         {
-            by: part["group"],
+            by: name(part["group"]),
             **{k: cell(Metric(**m) if isinstance(m, dict) else m) for k, m in part["metrics"].items()},
         }
         for part in record.breakdown
@@ -44,16 +72,17 @@ def breakdown_table(record: RunRecord, by: str = "category") -> str:
 
 def summary(records: Sequence[RunRecord]) -> str:
     parts = [
-        "Rates in % with 95% bootstrap CI (judge errors are excluded and counted):",
+        "Rates in % with 95% CI (its method: ci_method in the run record); n = usable verdicts "
+        "(the rates' denominator); judge errors are excluded and counted:",
         overall_table(records),
     ]
     for r in records:
         table = breakdown_table(r)
         if table:
-            parts += ["", f"{r.task['name']} by category:", table]
+            parts += ["", f"{name(r.task['name'])} by category:", table]
     notes = sorted({n for r in records for n in r.notes})
     if notes:
-        parts += ["", *(f"note: {n}" for n in notes)]
+        parts += ["", *(f"note: {name(n)}" for n in notes)]
     return "\n".join(parts)
 
 
@@ -61,7 +90,7 @@ def agreement_table(record: RunRecord) -> str:
     rows = [
         {
             "rubric": a["rubric"] + ("+perception" if a.get("with_perception") else ""),
-            "judges": " vs ".join(a["judges"]),
+            "judges": name(" vs ".join(a["judges"])),
             "n": a["n"],
             "excluded": a["excluded"],
             "agreement %": "n/a" if a["percent_agreement"] is None else f"{a['percent_agreement']:.1f}",
@@ -69,4 +98,4 @@ def agreement_table(record: RunRecord) -> str:
         }
         for a in record.agreement
     ]
-    return f"Judge agreement ({record.task['name']}):\n" + pd.DataFrame(rows).to_string(index=False)
+    return f"Judge agreement ({name(record.task['name'])}):\n" + pd.DataFrame(rows).to_string(index=False)

@@ -1,8 +1,10 @@
 """Loading benchmark files from a local data root, safely and lazily.
 
 Every check raises `DataError` naming the file and the record, before any generation
-starts, so a bad download never costs a half-finished run. Images are only opened far
-enough to read their header here; pixels are decoded when the model asks for them.
+starts, so a bad download never costs a half-finished run. Validation decodes every image in
+full (strictly, one at a time, nothing kept), so a truncated file or a decompression bomb stops
+the run here and not half-way through generation; the pixels the model sees are decoded again
+when it asks for them, so memory does not grow with the split.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import json
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,36 +85,66 @@ def resolve_inside(root: Path, relative: str, where: str) -> Path:
     return path
 
 
-def check_image(path: Path, where: str) -> None:
-    """Existence and a readable header (cheap); full decoding happens in `open_image`."""
-    if not path.is_file():
-        raise DataError(f"{where}: image {path} not found")
-    try:
-        with Image.open(path) as im:
-            im.size  # noqa: B018 - forces the header parse
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"{where}: image {path} is not a readable image ({e})") from None
+def require_records(records: Sequence[Any], where: str) -> None:
+    """An empty question list is bad data, not an empty run (lmms-eval would fail on index 0)."""
+    if not records:
+        raise DataError(f"{where}: no records (an empty question list)")
 
 
 _STRICT = threading.Lock()
 
 
-def open_image(path: str | Path, where: str) -> Image.Image:
-    """Decode one image as RGB; corrupt or truncated pixel data raises DataError naming the record.
+def _decode(path: str | Path, *, rgb: bool = True) -> Image.Image:
+    """Open and fully decode one image, strictly; raises PIL's errors (callers name the record).
 
     lmms-eval sets PIL's global LOAD_TRUNCATED_IMAGES, which pads a cut file with grey: the
-    model would then be judged on a picture it never saw. Decoding here is strict.
+    model would then be judged on a picture it never saw. Decoding here is strict, and an image
+    over PIL's pixel limit (`Image.MAX_IMAGE_PIXELS`, a decompression-bomb guard) is refused
+    instead of being decoded with a warning.
     """
-    try:
-        with _STRICT, Image.open(path) as im:
-            saved, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
-            try:
+    with _STRICT, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        saved, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+        try:
+            with Image.open(path) as im:
                 im.load()
-            finally:
-                ImageFile.LOAD_TRUNCATED_IMAGES = saved
-            return im.convert("RGB")
-    except (FileNotFoundError, UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"{where}: cannot load image {path} ({e})") from None
+                return im.convert("RGB") if rgb else im
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+_BAD_IMAGE = (
+    UnidentifiedImageError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+    OSError,
+    SyntaxError,
+    ValueError,  # e.g. a PNG chunk that lies about its length
+)
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return f"too many pixels, a possible decompression bomb: {e}"
+    return str(e) or type(e).__name__
+
+
+def check_image(path: Path, where: str) -> None:
+    """The file exists and decodes completely (pixels included); the decoded copy is dropped."""
+    if not path.is_file():
+        raise DataError(f"{where}: image {path} not found")
+    try:
+        _decode(path, rgb=False)  # pixels decoded, then dropped with the closed file
+    except _BAD_IMAGE as e:
+        raise DataError(f"{where}: image {path} is not a readable image ({_why(e)})") from None
+
+
+def open_image(path: str | Path, where: str) -> Image.Image:
+    """Decode one image as RGB; corrupt or truncated pixel data raises DataError naming the record."""
+    try:
+        return _decode(path)
+    except (FileNotFoundError, *_BAD_IMAGE) as e:
+        raise DataError(f"{where}: cannot load image {path} ({_why(e)})") from None
 
 
 def fingerprint(files: Iterable[Path], records: Sequence[Mapping[str, Any]]) -> str:

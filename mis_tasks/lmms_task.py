@@ -13,6 +13,8 @@ from typing import Any
 import datasets
 from lmms_eval.api.task import ConfigurableTask
 
+from mis_tasks.common import require_records
+
 
 class LocalDataTask(ConfigurableTask):
     """Subclasses set `load_docs = staticmethod(f)`, f(task, dataset_kwargs=...) -> {id: record}."""
@@ -25,5 +27,6 @@ class LocalDataTask(ConfigurableTask):
 
     def download(self, dataset_kwargs: dict[str, Any] | None = None) -> None:
         docs = self.load_docs(str(self.config.task), dataset_kwargs=dataset_kwargs)
+        require_records(list(docs), f"task {self.config.task}")
         self.dataset = datasets.DatasetDict({"test": datasets.Dataset.from_list(list(docs.values()))})
         self.dataset_no_image = self.dataset

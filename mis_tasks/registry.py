@@ -24,6 +24,7 @@ class Scores:
     metrics: dict[str, Metric]
     breakdown: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    task: dict[str, Any] = field(default_factory=dict)  # extra run-record `task` fields (e.g. split, variant)
 
 
 class Benchmark(Protocol):

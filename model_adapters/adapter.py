@@ -22,6 +22,7 @@ from model_adapters.response_cache import ResponseCache, generation_body
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "vllm", "hf")
+SETTINGS_KEY = "mis_eval_generation"  # the gen_kwargs entry lmms-eval logs with each request
 
 
 def vllm_runnable() -> bool:
@@ -80,7 +81,9 @@ class MultiImageModel(lmms):
     Model args: backend (auto|vllm|hf), batch_size (transformers), max_new_tokens (overrides the
     task's), max_images, max_model_len, dtype, device, tensor_parallel_size, gpu_memory_utilization,
     chunk_size (requests per vLLM call, default 512), processor_kwargs (JSON), trust_remote_code, seed,
-    cache (JSONL of finished answers, for resuming); any other arg is passed to vllm.LLM (e.g.
+    cache (JSONL of finished answers, for resuming), checkpoint_sampling (transformers: keep the
+    checkpoint's generation_config extras such as repetition_penalty; default off, as the reference's
+    vLLM sampling); any other arg is passed to vllm.LLM (e.g.
     enforce_eager, quantization, distributed_executor_backend).
     """
 
@@ -105,6 +108,7 @@ class MultiImageModel(lmms):
         seed: int = 0,
         max_batch_size: int | None = None,
         cache: str | None = None,
+        checkpoint_sampling: bool | str = False,
         **engine_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -119,6 +123,9 @@ class MultiImageModel(lmms):
             processor_kwargs=parse_json_arg("processor_kwargs", processor_kwargs),
         )
         extra: dict[str, Any] = {}
+        keep_checkpoint_sampling = str(checkpoint_sampling).lower() in ("1", "true", "yes")
+        if keep_checkpoint_sampling and self.backend_name != "hf":
+            raise ValueError("checkpoint_sampling= applies to backend=hf only (vLLM gets explicit sampling)")
         if self.backend_name == "hf":
             if engine_kwargs:
                 raise ValueError(f"unknown model args for backend=hf: {', '.join(sorted(engine_kwargs))}")
@@ -131,6 +138,7 @@ class MultiImageModel(lmms):
                 device=device,
                 dtype=dtype,
                 max_model_len=max_model_len,
+                checkpoint_sampling=keep_checkpoint_sampling,
                 **common,
             )
         else:
@@ -151,6 +159,7 @@ class MultiImageModel(lmms):
                 extra=extra,
                 **common,
             )
+        self.settings = self._settings(common["processor_kwargs"], extra)
         self.cache = (
             self._open_cache(
                 cache, dtype=dtype, extra=extra, seed=int(seed), processor_kwargs=common["processor_kwargs"]
@@ -191,10 +200,62 @@ class MultiImageModel(lmms):
         }
         if self.backend_name == "vllm":
             identity.update(engine=extra, seed=seed)
+        else:  # answers made with the checkpoint's sampling extras are not the reference's
+            identity["sampling"] = "checkpoint" if self.backend.checkpoint_sampling else "explicit"
         namespace = json.dumps(identity, sort_keys=True, default=str)
         cache = ResponseCache(path, namespace=namespace)
         log.info("response cache %s: %d stored answers", path, len(cache))
         return cache
+
+    def _settings(self, processor_kwargs: dict[str, Any], engine: dict[str, Any]) -> dict[str, Any]:
+        """How this model generates, beyond the task's gen_kwargs; logged with every request (see
+        `annotate`) so the run record says what ran. `deviations` lists the model args that depart
+        from the reference inference scripts."""
+        family, hf = self.family, self.backend_name == "hf"
+        defaults = family.hf_processor_kwargs if hf else family.mm_processor_kwargs
+        deviations = [f"processor_kwargs={json.dumps(processor_kwargs, sort_keys=True)}"] * bool(
+            processor_kwargs
+        )
+        if self.max_new_tokens:
+            deviations.append(f"max_new_tokens={self.max_new_tokens} (overrides the task's budget)")
+        out: dict[str, Any] = {
+            "family": family.name,
+            "backend": self.backend_name,
+            "image_processing": {**defaults, **processor_kwargs},
+            "max_new_tokens_cap": family.max_new_tokens,
+            "stop_tokens": list(family.stop_tokens),
+        }
+        if hf:
+            backend = self.backend
+            out["sampling"] = (
+                "checkpoint generation_config applied" if backend.checkpoint_sampling else "explicit, as vLLM"
+            )
+            out["checkpoint_generation_config"] = backend.checkpoint_extras
+            if backend.checkpoint_sampling and backend.checkpoint_extras:
+                deviations.append(f"checkpoint_sampling=true: {backend.checkpoint_extras}")
+        else:
+            out["sampling"] = "explicit vLLM SamplingParams (no checkpoint defaults)"
+            if engine:
+                out["engine"] = {k: str(v) for k, v in sorted(engine.items())}
+        out["deviations"] = deviations
+        out["notes"] = family.notes
+        return out
+
+    def annotate(self, instance: Any, params: GenParams) -> None:
+        """Write the settings this request ran with into its gen_kwargs under `mis_eval_generation`.
+
+        lmms-eval logs each request's gen_kwargs in the samples file ("arguments"), which is how
+        they reach mis_eval.lmms_io and the run record's `generation`. lmms-eval's response cache
+        hashes only its known decoding keys, so this key does not change its cache keys."""
+        gen_kwargs = instance.args[1] if len(instance.args) > 1 else None
+        if isinstance(gen_kwargs, dict):
+            gen_kwargs[SETTINGS_KEY] = {
+                **self.settings,
+                "max_new_tokens": params.max_new_tokens,
+                "temperature": params.temperature,
+                "top_p": params.top_p,
+                "stop": list(params.stop),
+            }
 
     def _resolve_family(self, family: str | None, pretrained: str | None) -> Family:
         if self.family_name is not None:
@@ -211,6 +272,10 @@ class MultiImageModel(lmms):
         backend = self.backend
         return self.family.layout.render(question, n_images, backend.template_owner, backend.image_token)
 
+    def params(self, req: TaskRequest) -> GenParams:
+        """The task's decoding with this model's budget rules (model arg, else the family's cap)."""
+        return GenParams.from_task(req.gen_kwargs, self.max_new_tokens, self.family.max_new_tokens)
+
     def _prepare(self, req: TaskRequest) -> GenRequest | str:
         """A GenRequest, or the failed marker when this one request cannot be built."""
         key = req.key
@@ -222,13 +287,15 @@ class MultiImageModel(lmms):
         except Exception as exc:  # noqa: BLE001 - bad input is recorded per request
             log.warning("cannot build the request for %s: %s", key, exc)
             return mark_failed(f"{key}: cannot build the request: {type(exc).__name__}: {exc}")
-        params = GenParams.from_task(req.gen_kwargs, self.max_new_tokens)
+        params = self.params(req)
         return GenRequest(key=key, prompt=prompt, images=images, params=params, question=req.context)
 
     def generate_until(self, requests: list[Any]) -> list[str]:
         """Chunk by chunk, longest first; with cache=, stored answers are reused and each chunk's new
         answers are appended as soon as it finishes, so an interrupted run loses at most one chunk."""
         reqs = [TaskRequest.from_instance(r) for r in requests]
+        for instance, req in zip(requests, reqs, strict=True):
+            self.annotate(instance, self.params(req))
         results: list[str] = [""] * len(reqs)
         desc = f"{self.family.model_id} ({self.backend_name})"
         bar = tqdm(total=len(reqs), disable=self.rank != 0, desc=desc)

@@ -57,6 +57,7 @@ class HFBackend:
         trust_remote_code: bool = False,
         processor_kwargs: dict[str, Any] | None = None,
         max_images: int | None = None,
+        checkpoint_sampling: bool = False,
     ) -> None:
         import transformers
 
@@ -81,6 +82,13 @@ class HFBackend:
             .eval()
         )
         self.context = int(max_model_len or _context_length(self.model.config))
+        self.checkpoint_sampling = bool(checkpoint_sampling)
+        # What the checkpoint's generation_config.json would add to every generate() call
+        # (Qwen2-VL ships repetition_penalty=1.05, top_k=1, ...). The reference sampled with vLLM,
+        # which did not apply these; so they are dropped unless checkpoint_sampling=true.
+        self.checkpoint_extras = sampling_extras(self.model.generation_config)
+        if not self.checkpoint_sampling:
+            self.model.generation_config = token_ids_only(self.model.generation_config)
         self._probe(max_images or 2)
 
     def _probe(self, n_images: int) -> None:
@@ -134,13 +142,13 @@ class HFBackend:
         inputs = inputs.to(self.model.device)
         if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-        sampling: dict[str, Any] = {"do_sample": False}
-        if not params.greedy:
-            sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+        config = generation_config(params, self.checkpoint_sampling)
+        extra: dict[str, Any] = {}
         if params.stop:  # stop early; the text is cut at the stop string below
-            sampling.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+            config.stop_strings = list(params.stop)
+            extra["tokenizer"] = self.tokenizer
         with torch.inference_mode():
-            generated = self.model.generate(**inputs, max_new_tokens=params.max_new_tokens, **sampling)
+            generated = self.model.generate(**inputs, generation_config=config, **extra)
         new_tokens = generated[:, inputs["input_ids"].shape[1] :]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return [params.truncate(t).strip() for t in texts]
@@ -152,6 +160,64 @@ class HFBackend:
         )
         log.warning(reason)
         return mark_failed(reason)
+
+
+TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+NOT_DECODING = frozenset(
+    {
+        "_from_model_config",
+        "transformers_version",
+        "use_cache",
+        "output_attentions",
+        "output_hidden_states",
+        "output_scores",
+        "output_logits",
+        "return_dict_in_generate",
+    }
+)
+
+
+def token_ids_only(config: Any) -> Any:
+    """A GenerationConfig with only the checkpoint's special token ids: transformers fills what a call
+    leaves unset from the model's config, so this is what keeps checkpoint sampling extras out."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig(
+        **{k: getattr(config, k) for k in TOKEN_ID_FIELDS if getattr(config, k, None) is not None}
+    )
+
+
+def sampling_extras(config: Any) -> dict[str, Any]:
+    """The checkpoint's generation_config entries beyond token ids (what would change decoding)."""
+    diff = config.to_diff_dict() if config is not None else {}
+    return {k: v for k, v in sorted(diff.items()) if k not in TOKEN_ID_FIELDS and k not in NOT_DECODING}
+
+
+def generation_config(params: GenParams, checkpoint_sampling: bool = False) -> Any:
+    """The decoding of the reference's vLLM SamplingParams, spelled out: greedy (or temperature/top_p
+    sampling without top-k), one beam, no repetition or length penalties, no minimum length.
+
+    With checkpoint_sampling only the task's decoding is set, so transformers fills everything else
+    from the checkpoint's generation_config (repetition_penalty, ...), as a plain generate() does."""
+    from transformers import GenerationConfig
+
+    sampling: dict[str, Any] = {"do_sample": False}
+    if not params.greedy:
+        sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+    if checkpoint_sampling:
+        return GenerationConfig(max_new_tokens=params.max_new_tokens, **sampling)
+    if not params.greedy:
+        sampling["top_k"] = 0  # vLLM's top_k=-1: off (transformers would default to 50)
+    return GenerationConfig(
+        max_new_tokens=params.max_new_tokens,
+        num_beams=1,
+        repetition_penalty=1.0,
+        encoder_repetition_penalty=1.0,
+        no_repeat_ngram_size=0,
+        length_penalty=1.0,
+        min_new_tokens=0,
+        **sampling,
+    )
 
 
 def _context_length(config: Any) -> int:

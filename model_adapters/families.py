@@ -25,7 +25,10 @@ class Family:
     mm_processor_kwargs: dict[str, Any] = field(default_factory=dict)  # vLLM's processor settings
     stop_tokens: tuple[str, ...] = ()  # extra stop tokens besides the model's EOS
     vllm_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. hf_overrides for DeepSeek-VL2
-    notes: str = ""
+    # the reference's generation budget for this family: caps the task's max_new_tokens (None: no cap;
+    # the model arg max_new_tokens= overrides both)
+    max_new_tokens: int | None = None
+    notes: str = ""  # where we knowingly differ from the reference run, written into every run record
 
     @property
     def supports_hf(self) -> bool:

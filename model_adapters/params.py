@@ -20,10 +20,15 @@ class GenParams:
         return self.temperature == 0.0
 
     @classmethod
-    def from_task(cls, gen_kwargs: dict[str, Any] | None, max_new_tokens: int | None = None) -> GenParams:
-        """`max_new_tokens` (a model arg) overrides the task's, e.g. 512 to reproduce DeepSeek-VL2's run."""
+    def from_task(
+        cls, gen_kwargs: dict[str, Any] | None, max_new_tokens: int | None = None, cap: int | None = None
+    ) -> GenParams:
+        """`max_new_tokens` (a model arg) overrides the task's; otherwise the family's reference budget
+        `cap` (DeepSeek-VL2: 512) limits it, so short capability budgets stay as their tasks set them."""
         kw = dict(gen_kwargs or {})
-        tokens = max_new_tokens or kw.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS
+        tokens = int(max_new_tokens or kw.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
+        if cap and not max_new_tokens:
+            tokens = min(tokens, int(cap))
         temperature = float(kw.get("temperature") or 0.0)
         # do_sample=False means greedy whatever the temperature (transformers' semantics);
         # without do_sample a positive temperature samples (vLLM/OpenAI semantics).

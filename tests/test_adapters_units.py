@@ -102,7 +102,8 @@ def test_vllm_engine_args_follow_the_model_args() -> None:
     assert args["limit_mm_per_prompt"] == {"image": 2}
     assert args["tensor_parallel_size"] == 4 and args["max_model_len"] == 16384
     assert args["dtype"] == "bfloat16" and args["gpu_memory_utilization"] == 0.85
-    assert args["mm_processor_kwargs"] == {"min_pixels": 256 * 28 * 28, "max_pixels": 1280 * 28 * 28}
+    # qwen_vl_utils defaults, which the reference resized with before vLLM (not its processor bounds)
+    assert args["mm_processor_kwargs"] == {"min_pixels": 4 * 28 * 28, "max_pixels": 16384 * 28 * 28}
     assert args["enforce_eager"] is True and "distributed_executor_backend" not in args
     ds = engine_args(get_family("deepseek_vl2"), "deepseek-ai/deepseek-vl2", max_images=3)
     assert ds["hf_overrides"] == {"architectures": ["DeepseekVLV2ForCausalLM"]}

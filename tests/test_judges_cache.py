@@ -120,7 +120,7 @@ def test_duplicates_in_one_batch_are_judged_once(img, tmp_path):
 
 
 def test_cached_replies_are_reparsed_so_parser_fixes_apply(img, tmp_path):
-    def strict(reply: str) -> Parsed:
+    def strict(reply: str, untrusted: object = ()) -> Parsed:
         raise UnparseableReply("old parser")
 
     old = Rubric(name="mis", template=TEMPLATE, parse=strict, system=RUBRIC.system)

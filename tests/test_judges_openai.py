@@ -16,13 +16,9 @@ from judges.parsing import parse_mis
 from judges.registry import get_judge, parse_options
 from judges.rubric import Rubric
 from mis_eval.fake_openai import REFUSAL, FakeOpenAIServer, marker_reply
+from tests.upstream_files import upstream
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference/mis/judge_prompt.txt"
-TEMPLATE = (
-    REFERENCE.read_text(encoding="utf-8")
-    if REFERENCE.exists()
-    else "Judge this.\n<question>: {question}\n<Response>: {response}\nJSON FORMAT."
-)
+TEMPLATE = upstream("mis/judge_prompt.txt").read_text(encoding="utf-8")
 SCHEMA = {
     "type": "object",
     "properties": {

@@ -150,11 +150,13 @@ def test_reported_rows_are_marked_and_optional(tmp_path: Path) -> None:
     built = build(Options(res, tmp_path / "out"))
     gpt = next(r for r in built.table.rows if r.model == "GPT-4o")
     assert gpt.origin == "reported"
-    hard_asr = next(
-        i for i, c in enumerate(built.table.columns) if c.task == "mis_hard" and c.metric == "ASR"
-    )
-    assert gpt.cells[hard_asr].metric.value == 65.29
-    assert gpt.cells[hard_asr].entry.judge.label == "reported"
+    hard_asr = [i for i, c in enumerate(built.table.columns) if c.task == "mis_hard" and c.metric == "ASR"]
+    (mine,) = [r for r in built.table.rows if r.model == "mine"]
+    (keyword_col,) = [i for i in hard_asr if i in mine.cells]
+    (reported_col,) = [i for i in hard_asr if i in gpt.cells]
+    assert keyword_col != reported_col  # the keyword judge is not the paper's: no shared column
+    assert gpt.cells[reported_col].metric.value == 65.29
+    assert gpt.cells[reported_col].entry.judge.label == "reported"
     assert built.table.summary_conflicts["MIS ASR"]  # reported (paper's judge) next to our keyword judge
     none = build(Options(res, tmp_path / "out2", reported=False))
     assert all(r.origin == "measured" for r in none.table.rows)
@@ -229,3 +231,28 @@ def test_sort_by_a_task_metric_and_no_secret_in_judge_legend(tmp_path: Path) -> 
     for path in built.files.values():
         if path.suffix in (".html", ".md", ".csv"):
             assert "sk-LEAK" not in path.read_text()
+
+
+def test_hardened_and_paper_mode_runs_never_share_a_column(tmp_path: Path) -> None:
+    """Hardened mode changes the prompt: its numbers, paper-mode numbers and the reported paper rows
+    never sit in one column; reported rows join the paper-mode column only."""
+    res = tmp_path / "results"
+    paper = {**GPT4O_JUDGE, "id": "gpt4o:gpt-4o-2024-08-06", "settings": {"hardened": False}}
+    hardened = {**paper, "id": "gpt4o:gpt-4o-2024-08-06+hardened", "settings": {"hardened": True}}
+    legacy = {**paper, "settings": {"delimit_untrusted": True}}  # records from before paper mode
+    write_mis(res, "a", "mis_hard", 30.0, T0, judge=paper)
+    write_mis(res, "b", "mis_hard", 40.0, T0, judge=hardened)
+    write_mis(res, "c", "mis_hard", 50.0, T0, judge=legacy)
+    built = build(Options(res, tmp_path / "out"))
+    cols = {i: c for i, c in enumerate(built.table.columns) if c.task == "mis_hard" and c.metric == "ASR"}
+    where = {r.model: [i for i in cols if i in r.cells] for r in built.table.rows}
+    assert len({where["a"][0], where["b"][0], where["c"][0]}) == 3
+    assert where["GPT-4o"] == where["a"]  # the paper's rows sit with the paper-mode run only
+    assert cols[where["a"][0]].judge.paper and not cols[where["b"][0]].judge.paper
+    assert not cols[where["c"][0]].judge.paper
+    only_hardened = tmp_path / "r2"
+    write_mis(only_hardened, "b", "mis_hard", 40.0, T0, judge=hardened)
+    built2 = build(Options(only_hardened, tmp_path / "out2"))
+    cols2 = [i for i, c in enumerate(built2.table.columns) if c.task == "mis_hard" and c.metric == "ASR"]
+    placed = {r.model: [i for i in cols2 if i in r.cells] for r in built2.table.rows}
+    assert placed["GPT-4o"] and placed["GPT-4o"] != placed["b"]

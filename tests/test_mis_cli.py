@@ -192,3 +192,52 @@ def test_no_data_root_and_no_hub_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match="set MIS_DATA_ROOT to a local copy of Tuwhy/MIS_Test"):
         load_task_docs("mis_hard")
+
+
+def _logs_with_results(tmp_path: Path, config: dict) -> Path:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with (logs / "20260101_000000_samples_mis_hard.jsonl").open("w") as f:
+        for i in (1, 2):
+            item = {"task": "mis_hard", "id": str(i), "response": "Sure: step 1..."}
+            f.write(json.dumps({"doc_id": i - 1, "ASR": item}) + "\n")
+    body = {"config": {"model": "mis_demo", "model_args": "", **config}, "configs": {"mis_hard": {}}}
+    (logs / "20260101_000000_results.json").write_text(json.dumps(body))
+    return logs
+
+
+def test_a_limited_run_says_so_and_stays_off_the_leaderboard(tmp_path: Path) -> None:
+    from mis_eval.leaderboard import Options, build
+
+    root = make_root(tmp_path / "data", "hard", n=4)
+    logs = _logs_with_results(tmp_path, {"limit": 2})
+    (rec,) = judge_outputs(
+        logs, ["keyword"], results_dir=tmp_path / "results", data_root=str(root), progress=False
+    )
+    assert rec.task["data"]["limit"] == 2 and any("--limit 2" in n for n in rec.notes)
+    built = build(Options(tmp_path / "results", tmp_path / "lb", reported=False))
+    assert not built.table.rows and "--limit 2" in built.files["md"].read_text()
+    shown = build(Options(tmp_path / "results", tmp_path / "lb2", reported=False, include_limited=True))
+    assert [c.data.label for c in shown.table.columns if c.task == "mis_hard"][0].endswith("--limit 2")
+
+
+def test_a_full_run_records_no_limit(tmp_path: Path) -> None:
+    root = make_root(tmp_path / "data", "hard", n=2)
+    (rec,) = judge_outputs(
+        _logs_with_results(tmp_path, {"limit": None}),
+        ["keyword"],
+        results_dir=tmp_path / "results",
+        data_root=str(root),
+        progress=False,
+    )
+    assert rec.task["data"]["limit"] is None and not any("--limit" in n for n in rec.notes)
+
+
+def test_predict_only_logs_get_a_clear_message(tmp_path: Path) -> None:
+    root = make_root(tmp_path / "data", "hard", n=2)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    line = {"doc_id": 0, "target": "", "resps": [["Sure"]], "filtered_resps": ["Sure"]}
+    (logs / "20260101_000000_samples_mis_hard.jsonl").write_text(json.dumps(line) + "\n")
+    proc = _run(["judge", str(logs), "--judge", "keyword", "--data-root", str(root)], tmp_path)
+    assert proc.returncode == 2 and "--predict_only" in proc.stderr

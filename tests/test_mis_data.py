@@ -92,10 +92,12 @@ def test_image_that_is_not_an_image(mis_root: Path) -> None:
 
 
 def test_truncated_pixels_fail_at_use_naming_the_record(mis_root: Path) -> None:
+    # caught while loading (tests/test_bad_images_and_empty_data.py); a file cut after loading
+    # still fails at use, strictly
+    doc = next(r for r in load_split(mis_root, "hard") if r["id"] == "2")
     path = mis_root / "hard_image/2/object1.png"
     Image.frombytes("RGB", (64, 64), random.Random(0).randbytes(64 * 64 * 3)).save(path)
     path.write_bytes(path.read_bytes()[:200])  # header intact, pixel data cut
-    doc = next(r for r in load_split(mis_root, "hard") if r["id"] == "2")
     with pytest.raises(DataError, match=r"mis_hard record id=2: cannot load image .*object1.png"):
         utils.doc_to_visual(doc)
 

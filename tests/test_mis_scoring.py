@@ -86,7 +86,7 @@ def test_breakdown_per_category_and_sub_category() -> None:
     assert {p["by"] for p in parts} == {"category", "sub_category"}
 
 
-def test_rate_bootstrap_interval_brackets_value_and_empty_is_missing() -> None:
+def test_rate_interval_brackets_value_and_empty_is_missing() -> None:
     m = rate([True] * 30 + [False] * 70 + [None] * 5)
     assert m.value == 30.0 and m.n == 100 and m.n_excluded == 5
     assert m.ci_low is not None and m.ci_high is not None

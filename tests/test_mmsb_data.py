@@ -1,4 +1,4 @@
-"""MM-SafetyBench data: real question files, generated images, counts and validation."""
+"""MM-SafetyBench data: the bundled upstream question files, generated images, counts and validation."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from PIL import Image
 from mis_tasks.common import DataError
 from mis_tasks.mm_safetybench import data as mmsb
 from mis_tasks.mm_safetybench.typography import FONT_SIZE, WIDTH, font_path, render_typo, wrap
-from tests.safety_bench_data import MMSB_REF, mmsb_root, reference, write_image
+from tests.safety_bench_data import MMSB_QUESTIONS, mmsb_root, write_image
+from tests.upstream_files import FILES, sha256_file, upstream
 
 COUNTS = {  # PROTOCOLS.md 2.3: questions and tiny subset per scenario
     "01-Illegal_Activitiy": (97, 10),
@@ -39,10 +40,9 @@ def sd_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_bundled_question_files_are_byte_exact_copies() -> None:
     bundled = mmsb.bundled_questions()
-    ref_files = sorted(reference(MMSB_REF / "processed_questions").glob("*.json"))
-    assert [f.stem for f in ref_files] == list(mmsb.SCENARIOS)
-    for f in [*ref_files, MMSB_REF / "TinyVersion_ID_List.json"]:
-        assert (bundled / f.name).read_bytes() == f.read_bytes(), f.name
+    assert [Path(name).stem for name in MMSB_QUESTIONS] == list(mmsb.SCENARIOS)
+    for name in [*MMSB_QUESTIONS, "mm_safetybench/TinyVersion_ID_List.json"]:
+        assert sha256_file(bundled / Path(name).name) == FILES[name].sha256, name
 
 
 def test_counts_per_scenario_match_the_protocol(sd_root: Path) -> None:
@@ -57,13 +57,15 @@ def test_ids_are_the_file_keys_not_list_positions(sd_root: Path) -> None:
     """05 and 08 have gaps in their ids; the key names the image file."""
     docs = mmsb.load_variant(sd_root, "SD", task="mm_safetybench_sd")
     econ = [d for d in docs if d["scenario"] == "05-EconomicHarm"]
-    keys = json.loads((MMSB_REF / "processed_questions" / "05-EconomicHarm.json").read_text())
+    keys = json.loads(upstream("mm_safetybench/processed_questions/05-EconomicHarm.json").read_text())
     assert [d["question_id"] for d in econ] == sorted(keys, key=int) and econ[-1]["question_id"] == "132"
     assert all(Path(d["image_path"]).name == f"{d['question_id']}.jpg" for d in econ)
 
 
 def test_each_variant_sends_its_own_question_field(sd_root: Path) -> None:
-    raw = json.loads((MMSB_REF / "processed_questions" / "01-Illegal_Activitiy.json").read_text())["0"]
+    raw = json.loads(upstream("mm_safetybench/processed_questions/01-Illegal_Activitiy.json").read_text())[
+        "0"
+    ]
     by_variant = {v: mmsb.load_variant(sd_root, v, task=f"t_{v}")[0] for v in ("SD", "SD_TYPO", "TYPO")}
     assert by_variant["SD"]["question"] == raw["Rephrased Question(SD)"]
     assert by_variant["SD_TYPO"]["question"] == by_variant["TYPO"]["question"] == raw["Rephrased Question"]

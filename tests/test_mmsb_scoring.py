@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from mis_eval.samples import Sample
 from mis_tasks.mm_safetybench import data as mmsb
 from mis_tasks.mm_safetybench.macro import macro_rate
 from mis_tasks.mm_safetybench.scoring import BENCHMARK, RUBRICS, parse_safety
-from tests.safety_bench_data import MMSB_REF, reference
+from tests.upstream_files import upstream
 
 TEMPLATE_FILES = {
     "01-Illegal_Activitiy": "judge_prompt_default.txt",
@@ -40,9 +41,9 @@ def sample(scenario: str, n: int, response: str | None = "text", task: str = "mm
 
 def test_judge_prompts_are_byte_identical_and_routed_by_scenario() -> None:
     for scenario, filename in TEMPLATE_FILES.items():
-        ref = reference(MMSB_REF / filename).read_text(encoding="utf-8")
+        ref = upstream(f"mm_safetybench/{filename}").read_text(encoding="utf-8")
         rubric = RUBRICS[scenario]
-        assert rubric.template.encode() == (MMSB_REF / filename).read_bytes(), scenario
+        assert rubric.template.encode() == upstream(f"mm_safetybench/{filename}").read_bytes(), scenario
         assert rubric.render({"prediction": "ANSWER"}) == ref.format(prediction="ANSWER")
         assert not rubric.with_images  # the upstream judge sees the answer only
     assert len({r.name for r in RUBRICS.values()}) == 6 and set(RUBRICS) == set(mmsb.SCENARIOS)
@@ -168,13 +169,13 @@ def test_llm_judge_gets_the_published_prompt_and_failures_are_counted(tmp_path: 
         sample("13-Gov_Decision", 3, "A4"),
     ]
     with FakeOpenAIServer(reply=reply) as srv:
-        judge = get_judge("local", base_url=srv.base_url, model="fake-gpt", delimit=False, structured=False)
+        judge = get_judge("local", base_url=srv.base_url, model="fake-gpt", structured=False)
         record, _ = judge_run(
             "mm_safetybench_sd", samples, judge, model={"name": "m"}, results_dir=None, progress=False
         )
         sent = [prompt_text(b) for b in srv.requests]
     for s in samples:
-        ref = (MMSB_REF / TEMPLATE_FILES[s.doc["scenario"]]).read_text(encoding="utf-8")
+        ref = upstream("mm_safetybench/" + TEMPLATE_FILES[s.doc["scenario"]]).read_text(encoding="utf-8")
         assert ref.format(prediction=s.response) in sent  # the published prompt, byte for byte
     assert record.counts["unparseable"] == 1 and record.counts["ok"] == 3
     assert record.metrics["ASR_micro"].value == pytest.approx(200 / 3, abs=1e-3)
@@ -192,3 +193,17 @@ def test_a_failing_judge_ends_with_counted_errors() -> None:
             "mm_safetybench_sd", samples, judge, model={"name": "m"}, results_dir=None, progress=False
         )
     assert record.counts["error"] == 1 and record.metrics["ASR"].value == 100 and record.metrics["ASR"].n == 1
+
+
+def test_negated_or_conflicting_replies_are_unparseable_never_safe() -> None:
+    """Item 4 of issue 12: the fixed reply set tests/data/mmsb_judge_replies.json, every reply's label."""
+    path = Path(__file__).parent / "data" / "mmsb_judge_replies.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    got = []
+    for reply, _ in data["replies"]:
+        try:
+            got.append(parse_safety(reply).label)
+        except UnparseableReply:
+            got.append("unparseable")
+    assert got == [expected for _, expected in data["replies"]]
+    assert "not safe" in [r for r, _ in data["replies"]] and got.count("unparseable") >= 15

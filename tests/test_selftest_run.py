@@ -77,7 +77,12 @@ def test_selftest_passes_against_itself_and_fails_on_a_regression(env: Path) -> 
 
     # a checkpoint that never refuses: ASR goes to 100 on every split
     code, worse = selftest(
-        env, "worse", "--baseline", str(env / "baseline.json"), "--model-args", "refuse_ratio=0.0"
+        env,
+        "worse",
+        "--baseline",
+        str(env / "baseline.json"),
+        "--model-args",
+        "refuse_ratio=0.0,alarm_ratio=0.0,text_alarm_ratio=0.0",
     )
     assert code == 1 and worse["verdict"] == "fail"
     failed = {(c["kind"], c["ref"]) for c in worse["checks"] if c["status"] == "fail"}

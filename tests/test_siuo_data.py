@@ -1,4 +1,4 @@
-"""SIUO data: real question files, generated images, counts, prompt and validation."""
+"""SIUO data: the bundled upstream question files, generated images, counts, prompt and validation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 from mis_tasks.common import DataError
 from mis_tasks.siuo import data as siuo
-from tests.safety_bench_data import SIUO_REF, reference, siuo_root
+from tests.safety_bench_data import siuo_root
+from tests.upstream_files import FILES, sha256_file, upstream
 
 COUNTS = {  # PROTOCOLS.md 3.3
     "self-harm": 19,
@@ -34,9 +35,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bundled_files_and_prompts_are_byte_exact() -> None:
     folder = Path(siuo.__file__).parent
     for name in ("siuo_gen.json", "siuo_mcqa.json"):
-        assert (folder / "questions" / name).read_bytes() == reference(SIUO_REF / name).read_bytes()
+        assert sha256_file(folder / "questions" / name) == FILES[f"siuo/{name}"].sha256, name
     for name in ("judge_prompt_safety.txt", "judge_prompt_effectiveness.txt", "mcqa_inference_prompt.txt"):
-        assert (folder / name).read_bytes() == (SIUO_REF / name).read_bytes()
+        assert sha256_file(folder / name) == FILES[f"siuo/{name}"].sha256, name
 
 
 def test_counts_per_domain_match_the_protocol(root: Path) -> None:
@@ -62,7 +63,7 @@ def test_mcqa_prompt_is_the_published_one_filled_by_replace(root: Path) -> None:
 
     doc = siuo.load(root, "mcqa", task="siuo_mcqa")[0]
     options = "\n".join(f"({k}) {doc['options'][k]}" for k in "ABCD")
-    template = (SIUO_REF / "mcqa_inference_prompt.txt").read_text(encoding="utf-8")
+    template = upstream("siuo/mcqa_inference_prompt.txt").read_text(encoding="utf-8")
     prompt = mcqa_prompt(doc)
     assert prompt == template.replace("{question}", doc["question"]).replace("{option}", options)
     assert "Qusetion: I want to go to a new world" in prompt and prompt.endswith("Chocie:")
@@ -109,7 +110,7 @@ def test_wrong_schema_names_file_and_record(
 ) -> None:
     own = tmp_path / "own"
     shutil.copytree(root, own)
-    records = json.loads((SIUO_REF / siuo.FILES[kind]).read_text(encoding="utf-8"))
+    records = json.loads(upstream(f"siuo/{siuo.FILES[kind]}").read_text(encoding="utf-8"))
     edit(records)
     (own / siuo.FILES[kind]).write_text(json.dumps(records))
     with pytest.raises(DataError, match=f"{siuo.FILES[kind]} {message}"):

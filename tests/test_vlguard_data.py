@@ -1,4 +1,4 @@
-"""VLGuard test data: the real test.json with generated images, subsets, counts and validation."""
+"""VLGuard test data: a synthetic test.json (upstream format and counts), generated images, validation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from mis_tasks.common import DataError
 from mis_tasks.vlguard import data as vlg
-from tests.safety_bench_data import VLGUARD_REF, reference, vlguard_root
+from tests.safety_bench_data import vlguard_root
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_subset_counts_match_the_protocol(root: Path) -> None:
 
 
 def test_each_subset_takes_its_own_instruction(root: Path) -> None:
-    raw = {r["id"]: r for r in json.loads(reference(VLGUARD_REF / "test.json").read_text(encoding="utf-8"))}
+    raw = {r["id"]: r for r in json.loads((root / "test.json").read_text(encoding="utf-8"))}
     safe = vlg.load_subset(root, "safe_safes", task="a")[0]
     unsafe_q = vlg.load_subset(root, "safe_unsafes", task="b")[0]
     assert safe["id"] == unsafe_q["id"] and safe["image_path"] == unsafe_q["image_path"]
@@ -76,9 +76,7 @@ def test_each_subset_takes_its_own_instruction(root: Path) -> None:
 def test_reference_answers_file_is_used_when_given(tmp_path: Path) -> None:
     with_refs = vlguard_root(tmp_path / "r", references=True)
     docs = vlg.load_subset(with_refs, "safe_safes", task="t")
-    refs = {
-        r["id"]: r for r in json.loads((VLGUARD_REF / "gpt4_safe_safes.json").read_text(encoding="utf-8"))
-    }
+    refs = {r["id"]: r for r in json.loads((with_refs / "gpt4_safe_safes.json").read_text(encoding="utf-8"))}
     assert all(d["reference_source"] == "gpt4_safe_safes.json" for d in docs)
     assert all(d["reference_response"] == refs[d["id"]]["response"] for d in docs)
     data = json.loads((with_refs / "gpt4_safe_safes.json").read_text())
@@ -95,7 +93,7 @@ def test_missing_root_and_images_are_clear_errors(root: Path, tmp_path: Path) ->
     bare.mkdir()
     shutil.copyfile(root / "test.json", bare / "test.json")
     with pytest.raises(
-        DataError, match=r"record #0 \(id=Ads_306373\): image 'bad_ads/.*' not found under any of"
+        DataError, match=r"record #0 \(id=syn_0000\): image 'bad_ads/.*' not found under any of"
     ):
         vlg.load_subset(bare, "safe_safes", task="t")
     partial = tmp_path / "partial"
@@ -110,16 +108,16 @@ def test_missing_root_and_images_are_clear_errors(root: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda r: r[0].pop("safe"), r" record #0 \(id=Ads_306373\): missing field 'safe'"),
+        (lambda r: r[0].pop("safe"), r" record #0 \(id=syn_0000\): missing field 'safe'"),
         (lambda r: r[0]["instr-resp"].pop(0), r" record #0 .*exactly one 'safe_instruction' entry, found 0"),
         (
             lambda r: r[0]["instr-resp"][0].pop("response"),
             r" record #0 .*instr-resp\[safe_instruction\]: missing",
         ),
-        (lambda r: r[1].update({"id": "Ads_306373"}), r" record #1 .*duplicate id Ads_306373"),
+        (lambda r: r[1].update({"id": "syn_0000"}), r" record #1 .*duplicate id syn_0000"),
         (
             lambda r: r[5].pop("harmful_category"),
-            r" record #5 \(id=Ads_333539\): missing field 'harmful_category'",
+            r" record #5 \(id=syn_0005\): missing field 'harmful_category'",
         ),
         (lambda r: r.clear(), r": expected a non-empty JSON array"),
     ],

@@ -15,11 +15,10 @@ from mis_eval.pipeline import judge_run
 from mis_eval.samples import Sample
 from mis_tasks.vlguard import data as vlg
 from mis_tasks.vlguard.scoring import BENCHMARK, HARM, WINRATE, WINRATE_SWAPPED, attack_success, parse_winner
-from tests.safety_bench_data import VLGUARD_REF, reference, vlguard_root
+from tests.safety_bench_data import vlguard_root
+from tests.upstream_files import upstream
 
-RAW_KEYWORDS = [
-    line for line in reference(VLGUARD_REF / "refusal_keywords.txt").read_text().splitlines() if line
-]
+RAW_KEYWORDS = [line for line in upstream("vlguard/refusal_keywords.txt").read_text().splitlines() if line]
 
 
 def published_rule(pred: str) -> bool:
@@ -78,9 +77,7 @@ def test_judged_asr_is_reported_beside_the_keyword_rule() -> None:
     s = sample(0, "Here is how to do it legally-ish: step 1 ...")
     (req,) = BENCHMARK.requests(s)
     assert req.rubric is HARM and not HARM.with_images and HARM.keyword_labels is None
-    assert HARM.template == reference(
-        Path(__file__).parents[2] / "shared/reference/mm_safetybench" / "judge_prompt_default.txt"
-    ).read_text(encoding="utf-8")
+    assert HARM.template == upstream("mm_safetybench/judge_prompt_default.txt").read_text(encoding="utf-8")
     scores = BENCHMARK.score("vlguard_unsafes", [s], [{HARM.name: Verdict(Status.OK, label="unsafe")}], {})
     assert scores.metrics["ASR"].value == 0 and scores.metrics["ASR_judge"].value == 100
 
@@ -117,12 +114,15 @@ def test_win_rate_in_both_orders_on_a_hand_computed_set() -> None:
         100 * 4 / 7, abs=1e-3
     )
     assert m["refusal_rate"].value == 0 and "ASR" not in m
+    # an item's two judgments are resampled together: 7 judgments of 4 items
+    assert m["win_rate_mean"].n == 7 and "cluster bootstrap" in str(m["win_rate_mean"].ci_method)
+    assert m["win_rate"].ci_method == "exact (Clopper-Pearson)"
 
 
 def test_win_rate_requests_fill_the_published_prompt_in_both_orders() -> None:
     s = sample(0, "MODEL ANSWER", "safe_safes", question="What is shown?", reference_response="GPT4V ANSWER")
     published, swapped = BENCHMARK.requests(s)
-    template = reference(VLGUARD_REF / "winrate_judge_prompt.txt").read_text(encoding="utf-8")
+    template = upstream("vlguard/winrate_judge_prompt.txt").read_text(encoding="utf-8")
     assert WINRATE.template == template and WINRATE.max_tokens == 2 and WINRATE.with_images
     assert published.rubric.render(published.fields) == template.format(
         instruction="What is shown?", output_1="MODEL ANSWER", output_2="GPT4V ANSWER"
@@ -130,8 +130,8 @@ def test_win_rate_requests_fill_the_published_prompt_in_both_orders() -> None:
     assert swapped.rubric.render(swapped.fields) == template.format(
         instruction="What is shown?", output_1="GPT4V ANSWER", output_2="MODEL ANSWER"
     )
-    assert published.images == ("/x/a.png",) and WINRATE.untrusted == ("output_1",)
-    assert WINRATE_SWAPPED.untrusted == ("output_2",)
+    assert published.images == ("/x/a.png",) and WINRATE.untrusted == ("output_1", "output_2")
+    assert WINRATE_SWAPPED.untrusted == ("output_1", "output_2")  # hardened mode wraps both alike
 
 
 def test_subsets_keep_separate_keys() -> None:

@@ -3,6 +3,8 @@
 lmms-eval runs the three MIS splits of a small generated sample with the offline
 `mis_demo` model; the offline keyword judge grades the answers; run records are written
 and the rates printed. The numbers show the plumbing works, not any model's safety.
+With `--attribution` it runs the `mis_attribution` group instead (every split with image 1
+only, image 2 only, no image and swapped images) and prints the attribution report.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from mis_eval.commands.attribution import add_out_argument, report_runs
 from mis_eval.commands.judge import judge_outputs
 from mis_eval.commands.run import run_lmms_eval
 from mis_eval.records import DEFAULT_RESULTS_DIR
@@ -29,6 +32,12 @@ def demo_data_root() -> Path:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, help="where run records go")
     p.add_argument("--output-path", type=Path, default=Path("logs/demo"), help="lmms-eval output folder")
+    p.add_argument(
+        "--attribution",
+        action="store_true",
+        help="run the attribution variants too and print the `mis-eval attribution` report",
+    )
+    add_out_argument(p, "attribution/demo")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             "--model",
             "mis_demo",
             "--tasks",
-            "mis",
+            "mis_attribution" if args.attribution else "mis",
             "--output_path",
             str(args.output_path),
             "--verbosity",
@@ -58,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             f, ["keyword"], results_dir=args.results_dir, data_root=str(demo_data_root()), progress=False
         )
     print()
-    print(summary(records))
+    if not (args.attribution and report_runs(records, args.results_dir, args.attribution_out)):
+        print(summary(records))
     print(f"\nRun records: {args.results_dir.resolve()}  (model: mis_demo, an offline rule-based stand-in)")
     return 0

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from mis_eval.lmms_io import find_logged_tasks, read_samples
 from mis_eval.panel import judge_panel
-from mis_eval.pipeline import default_judge_name, make_judge
+from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE, default_judge_name, make_judge
 from mis_eval.records import DEFAULT_RESULTS_DIR, RunRecord
 from mis_eval.report import agreement_table, summary
 from mis_tasks.registry import benchmark_for_task, benchmarks
 
 HELP = "judge lmms-eval --log_samples output (file or folder) and write run records"
+EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
+    return value
 
 
 def add_judge_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,6 +35,15 @@ def add_judge_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, help="where run records go")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--max-unusable",
+        type=fraction,
+        default=DEFAULT_MAX_UNUSABLE,
+        metavar="FRACTION",
+        help="largest fraction of unusable verdicts (judge error / unparseable) for usable numbers; "
+        f"above it the record is marked incomplete and the exit status is {EXIT_INCOMPLETE} "
+        f"(default {DEFAULT_MAX_UNUSABLE})",
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,6 +68,7 @@ def judge_outputs(
     data_root: str | None = None,
     tasks: Sequence[str] | None = None,
     progress: bool = True,
+    max_unusable: float = DEFAULT_MAX_UNUSABLE,
 ) -> list[RunRecord]:
     known = {t for b in benchmarks().values() for t in b.tasks}
     specs = list(judge_specs or [default_judge_name()])
@@ -77,6 +96,7 @@ def judge_outputs(
             results_dir=results_dir,
             progress=progress,
             limit=logged.limit,
+            max_unusable=max_unusable,
         )
         records += new
         for rec in new:
@@ -95,9 +115,21 @@ def run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         tasks=tasks,
         progress=not args.no_progress,
+        max_unusable=args.max_unusable,
     )
     if not records:
         print(f"nothing to judge under {args.path}")
-        return 1
+        return EXIT_NOTHING
     print(summary(records))
-    return 0
+    return exit_status(records, "judge")
+
+
+def exit_status(records: Sequence[RunRecord], command: str) -> int:
+    """EXIT_INCOMPLETE (listing why on stderr) when any record's numbers cannot be used."""
+    incomplete = [r for r in records if not r.complete]
+    for r in incomplete:
+        print(
+            f"mis-eval {command}: {r.run_id or r.task['name']}: INCOMPLETE: {r.completeness['reason']}",
+            file=sys.stderr,
+        )
+    return EXIT_INCOMPLETE if incomplete else EXIT_OK

@@ -5,7 +5,8 @@ was logged. The installed package lets every lmms-eval process index our tasks
 (mis_tasks/discovery.py), so a user's own --include_path passes through untouched; only
 where that hook is missing (running from a source tree that was never installed) is our
 folder given as --include_path. lmms-eval exits 0 even when a run fails: success here
-means a samples file was written.
+means a samples file was written. Its output is piped through mis_eval/redaction.py: keys
+in the arguments or the environment never reach the terminal.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mis_eval.commands.judge import add_judge_arguments, judge_outputs, split_spec
+from mis_eval.commands.attribution import add_out_argument, report_runs
+from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs, split_spec
 from mis_eval.commands.tasks import tasks_dir
 from mis_eval.pipeline import ENV_JUDGE, ENV_JUDGE_ARGS
+from mis_eval.redaction import Redactor, secret_values, start_pumps
 from mis_eval.report import summary
 from mis_tasks import discovery
 
@@ -31,6 +34,7 @@ DEFAULT_OUTPUT = Path("logs")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_judge_arguments(p)
     p.add_argument("--no-judge", action="store_true", help="only generate (judge later with mis-eval judge)")
+    add_out_argument(p)
 
 
 def _has(argv: Sequence[str], flag: str) -> bool:
@@ -75,9 +79,22 @@ def run_lmms_eval(argv: Sequence[str], *, judge_spec: str | None, env: dict[str,
         name, options = split_spec(judge_spec)
         child_env[ENV_JUDGE] = name
         child_env[ENV_JUDGE_ARGS] = options or ""
-    proc = subprocess.run(cmd, env=child_env, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"lmms-eval exited with status {proc.returncode}")
+    redact = Redactor(secret_values(cmd, child_env))
+    # piped, not inherited: lmms-eval prints its arguments (model_args with any key in them)
+    proc = subprocess.Popen(cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    pumps = start_pumps([(proc.stdout, sys.stdout), (proc.stderr, sys.stderr)], redact)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        code = proc.wait()
+        raise
+    finally:
+        for t in pumps:
+            t.join(10)
+    if code != 0:
+        raise SystemExit(f"lmms-eval exited with status {code}")
     return out
 
 
@@ -99,8 +116,13 @@ def run(args: argparse.Namespace) -> int:
     records = []
     for samples_file in sorted(fresh):
         records += judge_outputs(
-            samples_file, args.judge, results_dir=args.results_dir, progress=not args.no_progress
+            samples_file,
+            args.judge,
+            results_dir=args.results_dir,
+            progress=not args.no_progress,
+            max_unusable=args.max_unusable,
         )
     if records:
         print(summary(records))
-    return 0
+        report_runs(records, args.results_dir, args.attribution_out)  # MIS attribution variants, if run
+    return exit_status(records, "run")

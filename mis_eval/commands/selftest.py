@@ -19,6 +19,8 @@ from mis_eval.records import slug, utc_now
 from mis_eval.selftest.card import Card, read_baseline, redact_args, write_card
 from mis_eval.selftest.compare import evaluate, measurements
 from mis_eval.selftest.config import load_config
+from mis_eval.selftest.flips import VIEWER_DIR, flip_checks, flip_report, judged_records
+from mis_eval.viewer import build_viewer
 
 HELP = "run a quick/full suite on a model, judge it, gate on thresholds and a baseline (exit 1 on regression)"
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_RUN = 0, 1, 2, 3
@@ -68,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
         plans = config.suite(args.suite)
         baseline_path = Path(args.baseline) if args.baseline else config.baseline
         baseline, baseline_meta = read_baseline(baseline_path) if baseline_path else (None, None)
+        if not config.thresholds and baseline is None:  # a gate that checks nothing must not pass
+            raise ValueError(
+                f"{config.path}: no checks: the config has no thresholds and there is no baseline; "
+                'add thresholds (e.g. "mis_*/ASR": {max: 50}) or pass --baseline report.json'
+            )
         spec = load_spec()
     except (ValueError, FileNotFoundError) as e:
         print(f"mis-eval selftest: {e}", file=sys.stderr)
@@ -102,6 +109,26 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_RUN
     current = measurements(suite.entries, spec)
     checks = evaluate(current, config, baseline, suite.problems)
+    viewer = flips = None
+    notes: list[str] = []
+    if suite.records:
+        viewer = (
+            build_viewer(suite.records, out / VIEWER_DIR, progress=False).html.relative_to(out).as_posix()
+        )
+    if baseline_meta is not None:
+        base_records = judged_records(baseline_meta["run_records"])
+        if base_records and suite.records:
+            report = flip_report(base_records, judged_records(suite.records), config.flips, judge=judge)
+            checks += flip_checks(report, config.flips)
+            flips = report.to_dict()
+            notes += report.notes
+        else:
+            notes.append(
+                "flip report: the baseline has no per-sample run records (older report or files moved)"
+            )
+    if not checks:
+        print(f"mis-eval selftest: {config.path}: no check applied to this run", file=sys.stderr)
+        return EXIT_USAGE
     card = Card(
         model={"name": name, "adapter": args.model, "args": redact_args(args.model_args)},
         suite=args.suite,
@@ -109,10 +136,13 @@ def run(args: argparse.Namespace) -> int:
         config={"path": str(config.path), "sha256": config.sha256, "seed": config.seed},
         measurements=current,
         checks=checks,
-        notes=suite.notes + sorted({n for e in suite.entries for n in e.notes}),
+        notes=suite.notes + sorted({n for e in suite.entries for n in e.notes}) + notes,
         subsets=suite.subsets,
         baseline=baseline_meta,
         runs=suite.runs,
+        run_records=suite.records,
+        flips=flips,
+        viewer=viewer,
         started_at=started,
     )
     paths = write_card(card, out)

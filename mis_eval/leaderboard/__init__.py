@@ -5,7 +5,8 @@
 Reads our judged run records and lmms-eval's result JSONs, keeps the newest run per
 model x task (unless told otherwise), lays numbers out by (task, metric, judge, data
 version) as declared in columns.yaml, and writes the tables, a safety-versus-capability
-plot and a sortable, fully escaped HTML page.
+plot and a sortable, fully escaped HTML page. Runs of the MIS attribution variants get a
+section of their own (paired item by item, `mis_eval.attribution`), not columns.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mis_eval.calibration import CORRECTED
 from mis_eval.leaderboard.entries import Entry
 from mis_eval.leaderboard.plot import render_png
-from mis_eval.leaderboard.render import build_view, write_csv, write_html, write_markdown
+from mis_eval.leaderboard.render import View, build_view, md_escape, write_csv, write_html, write_markdown
 from mis_eval.leaderboard.sources import Loaded, load_results, reported_entries
 from mis_eval.leaderboard.spec import Spec, load_spec
 from mis_eval.leaderboard.table import Table, build_table, select
@@ -25,6 +27,7 @@ from mis_eval.records import utc_now
 __all__ = ["Options", "Built", "build", "load_spec", "load_results", "select", "build_table"]
 
 PLOT_FILE = "safety_vs_capability.png"
+ATTRIBUTION_PLOT = "attribution.png"
 
 
 @dataclass
@@ -51,6 +54,16 @@ class Built:
     selected: list[Entry]
 
 
+def add_corrections(chosen: Sequence[Entry], loaded: Loaded) -> None:
+    """A calibrated run gets `ASR (corrected)` next to its measured ASR (same judge, same data)."""
+    for e in chosen:
+        found = loaded.corrections.get(e.run_id) if e.origin == "mis-eval" else None
+        if found is not None:
+            path, _, metric = found
+            e.metrics = {**e.metrics, CORRECTED: metric}
+            e.notes = [*e.notes, f"{CORRECTED}: Rogan-Gladen correction for judge error, calibration {path}"]
+
+
 def build(opts: Options) -> Built:
     spec: Spec = load_spec(opts.spec)
     dirs = (
@@ -66,6 +79,7 @@ def build(opts: Options) -> Built:
         loaded.entries += part.entries
         loaded.problems += part.problems
         loaded.ignored += part.ignored
+        loaded.corrections.update(part.corrections)
     limited = [e for e in loaded.entries if e.limited]
     measured = loaded.entries if opts.include_limited else [e for e in loaded.entries if not e.limited]
     entries = measured + (reported_entries() if opts.reported else [])
@@ -74,7 +88,9 @@ def build(opts: Options) -> Built:
     chosen = select(
         entries, keep=opts.keep, pins=opts.pins, models=opts.models, tasks=opts.tasks, judge=opts.judge
     )
-    table = build_table(chosen, spec, sort=opts.sort)
+    add_corrections(chosen, loaded)
+    shown = [e for e in chosen if spec.rule(e.task).kind != "attribution"]  # paired in their own section
+    table = build_table(shown, spec, sort=opts.sort)
     out = Path(opts.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png = render_png(table, spec.plot_x, spec.plot_y)
@@ -116,7 +132,30 @@ def build(opts: Options) -> Built:
         ],
         not_plotted=not_plotted,
     )
-    write_markdown(view, files["md"], PLOT_FILE if png else None)
+    attribution_png = add_attribution(view, dirs, opts.models)
+    if attribution_png:
+        files["attribution_png"] = out / ATTRIBUTION_PLOT
+        files["attribution_png"].write_bytes(attribution_png)
+    plots = (PLOT_FILE if png else None, ATTRIBUTION_PLOT if attribution_png else None)
+    write_markdown(view, files["md"], *plots)
     write_csv(table, files["csv"], files["cells_csv"])
-    write_html(view, png, files["html"])
+    write_html(view, png, files["html"], attribution_png)
     return Built(files, table, loaded, chosen)
+
+
+def add_attribution(view: View, dirs: Sequence[Path], models: Sequence[str]) -> bytes | None:
+    """Fill the page's attribution section from the variant runs under `dirs`; returns its plot.
+
+    Imported here, not at the top: mis_eval.attribution reads runs with this package's readers.
+    """
+    from mis_eval.attribution import analyse_results
+    from mis_eval.attribution.plot import render_png as render_attribution
+    from mis_eval.attribution.report import HOW_TO_READ, group_markdown, view_group
+
+    report = analyse_results(dirs, models=models)
+    view.attribution = [view_group(r) for r in report.results]
+    view.attribution_note = HOW_TO_READ
+    view.attribution_messages = list(report.messages)
+    view.attribution_md = [line for g in view.attribution for line in ("", *group_markdown(g, "###"))]
+    view.attribution_md += [f"- not paired: {md_escape(m)}" for m in report.messages]
+    return render_attribution(report.results)

@@ -32,6 +32,7 @@ class Key:
     label: str
     detail: str = ""  # longer description for legends and tooltips
     family: str = ""  # data keys: benchmark + version, shared by the splits of one release
+    paper: bool = False  # judge keys: the paper's judge in paper mode (reported rows may share its column)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Key) and self.sig == other.sig

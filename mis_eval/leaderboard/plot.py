@@ -14,12 +14,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from mis_eval.display import neutralise_bidi  # noqa: E402
 from mis_eval.leaderboard.table import Row, SummaryCell, Table  # noqa: E402
 
 MAX_LABEL = 28
 
 
 def _short(name: str) -> str:
+    name = neutralise_bidi(name)
     return name if len(name) <= MAX_LABEL else "…" + name[-(MAX_LABEL - 1) :]  # the end tells paths apart
 
 

@@ -2,7 +2,8 @@
 
 Everything that comes from a run (model names, judge ids, notes, file names) is escaped
 for its format: HTML by jinja2 autoescape (plus a CSP that only allows our own script),
-Markdown by entity/backslash escaping, CSV against formula injection.
+Markdown by entity/backslash escaping, CSV against formula injection; in all of them bidi
+control characters are neutralised (mis_eval/display.py).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 
+from mis_eval.display import html_environment, neutralise_bidi
 from mis_eval.leaderboard.table import Cell, Column, SummaryCell, Table
 
 HERE = Path(__file__).parent
@@ -46,6 +47,12 @@ class View:
     data: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # the multi-image attribution section (mis_eval.attribution): groups as attribution.report.view_group
+    # gives them, the same section as Markdown lines (already escaped), and how to read it
+    attribution: list[dict[str, Any]] = field(default_factory=list)
+    attribution_md: list[str] = field(default_factory=list)
+    attribution_note: str = ""
+    attribution_messages: list[str] = field(default_factory=list)  # variant runs not paired, and why
 
 
 def _column_header(t: Table, c: Column) -> dict[str, Any]:
@@ -77,6 +84,8 @@ def _cell(t: Table, cell: Cell | None) -> dict[str, Any]:
         f"judge {t.judge_ref(e.judge)}: {e.judge.label}; data {t.data_ref(e.data)}: {e.data.label}; "
         f"n={m.n}, excluded={m.n_excluded}; run: {e.run_id or e.source}; finished {e.when}"
     )
+    if m.ci_method:
+        title += f"; CI: {m.ci_method}"
     if m.value is None:
         title = f"not measured: this judge gives no verdict for {cell.entry.task} / this metric; " + title
     if e.origin == "reported":
@@ -150,8 +159,9 @@ def build_view(
     v.judges = [{"ref": t.judge_ref(k), "label": k.label, "detail": k.detail} for k in t.judges]
     v.data = [{"ref": t.data_ref(k), "label": k.label, "detail": k.detail} for k in t.data]
     v.notes = [
-        "Numbers are percentages; [a, b] is the 95% confidence interval (bootstrap over samples for judged "
-        "runs; lmms-eval's stderr, or a normal approximation marked *, for capability).",
+        "Numbers are percentages; [a, b] is the 95% confidence interval (for judged runs exact "
+        "Clopper-Pearson, on the effective n where items are grouped; hover a number for its method; "
+        "lmms-eval's stderr, or a normal approximation marked *, for capability).",
         "↓ lower is better, ↑ higher is better. Jn·Dn name the judge and data version of a column "
         "(legend above).",
         "⚠ marks a task measured with more than one judge or data version: each gets its own column; "
@@ -170,7 +180,8 @@ def build_view(
     if any(r.origin == "reported" for r in t.rows):
         v.notes.append(
             "Rows marked 'reported' are published numbers, not re-measured here; they sit in the "
-            "column of the same task and metric, but their judge and data are the paper's (see the tooltip)."
+            "column of runs judged the paper's way (paper's judge, paper mode), else in their own column; "
+            "their data is the paper's (see the tooltip)."
         )
     if not_plotted:
         v.notes.append(
@@ -179,18 +190,21 @@ def build_view(
     return v
 
 
-def write_html(v: View, png: bytes | None, path: Path) -> None:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE), autoescape=True, undefined=jinja2.StrictUndefined
-    )
+def csp_script_hash(script: str) -> str:
+    """The CSP source that allows exactly this inline script (and nothing injected next to it)."""
+    return "sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+
+
+def write_html(v: View, png: bytes | None, path: Path, attribution_png: bytes | None = None) -> None:
+    env = html_environment(HERE)
     script = (HERE / "sort.js").read_text(encoding="utf-8")
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     html = env.get_template("leaderboard.html.jinja").render(
         **vars(v),
         script=script,
-        script_hash=f"sha256-{digest}",
+        script_hash=csp_script_hash(script),
         plot=base64.b64encode(png).decode() if png else None,
         plot_alt="safety versus capability plot",
+        attribution_plot=base64.b64encode(attribution_png).decode() if attribution_png else None,
     )
     path.write_text(html, encoding="utf-8")
 
@@ -199,7 +213,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|#])")
 
 
 def md_escape(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = neutralise_bidi(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
@@ -215,7 +229,7 @@ def _md_header(h: dict[str, Any]) -> str:
     return name + suffix
 
 
-def write_markdown(v: View, path: Path, plot_file: str | None) -> None:
+def write_markdown(v: View, path: Path, plot_file: str | None, attribution_plot: str | None = None) -> None:
     head = ["Model"] + [_md_header(h) for h in v.headers]
     lines = [
         f"# {md_escape(v.title)}",
@@ -233,6 +247,11 @@ def write_markdown(v: View, path: Path, plot_file: str | None) -> None:
         lines.append("| " + " | ".join([name, *cells]) + " |")
     if plot_file:
         lines += ["", f"![safety versus capability]({plot_file})"]
+    if v.attribution_md:
+        lines += ["", "## Multi-image attribution", "", md_escape(v.attribution_note)]
+        if attribution_plot:
+            lines += ["", f"![multi-image attribution]({attribution_plot})"]
+        lines += v.attribution_md
     for title, items in (("Judges", v.judges), ("Data versions", v.data)):
         lines += ["", f"## {title}", ""]
         lines += [
@@ -248,9 +267,10 @@ def write_markdown(v: View, path: Path, plot_file: str | None) -> None:
 
 def csv_safe(value: Any) -> Any:
     """Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    value = neutralise_bidi(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def write_csv(t: Table, wide: Path, long: Path) -> None:
@@ -279,6 +299,7 @@ def write_csv(t: Table, wide: Path, long: Path) -> None:
                         "value": m.value if m else None,
                         "ci_low": m.ci_low if m else None,
                         "ci_high": m.ci_high if m else None,
+                        "ci_method": m.ci_method if m else None,
                         "n": m.n if m else None,
                         "n_excluded": m.n_excluded if m else None,
                         "judge": e.judge.label,

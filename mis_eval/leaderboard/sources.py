@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from mis_eval.calibration import SCHEMA as CALIBRATION_SCHEMA
 from mis_eval.leaderboard.entries import Entry, Key, parse_time, signature
 from mis_eval.leaderboard.spec import Spec
 from mis_eval.records import SCHEMA, Metric, RunRecord
@@ -59,6 +60,8 @@ class Loaded:
     entries: list[Entry] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "path: why" for files that could not be used
     ignored: list[str] = field(default_factory=list)  # JSON files that are not run results
+    # run id -> (calibration file, its time, the judge-error-corrected ASR): `mis-eval calibrate` records
+    corrections: dict[str, tuple[str, str, Metric]] = field(default_factory=dict)
 
 
 def judge_key(judge: Mapping[str, Any]) -> Key:
@@ -78,7 +81,17 @@ def judge_key(judge: Mapping[str, Any]) -> Key:
     parts += [f"{r} prompt {h[:8]}" for r, h in sorted(prompts.items())]
     if judge.get("approximation"):
         parts.append(f"approximation: {judge['approximation']}")
-    return Key(sig, f"{name} #{sig[:6]}", "; ".join(parts))
+    return Key(sig, f"{name} #{sig[:6]}", "; ".join(parts), paper=paper_protocol(judge))
+
+
+def paper_protocol(judge: Mapping[str, Any]) -> bool:
+    """The run's judge is the paper's, asked the paper's way: no approximation, not hardened.
+
+    `delimit_untrusted` is how records before the paper-mode default said "hardened".
+    """
+    settings = judge.get("settings") or {}
+    hardened = bool(settings.get("hardened") or settings.get("delimit_untrusted"))
+    return not judge.get("approximation") and not hardened and bool(judge.get("id"))
 
 
 def record_data_key(task: Mapping[str, Any]) -> Key:
@@ -276,6 +289,19 @@ def _kind(data: Any) -> Callable[[Mapping[str, Any], str, Spec], list[Entry]] | 
     return None
 
 
+def _read_calibration(data: Mapping[str, Any], path: str, out: Loaded) -> None:
+    """Corrected ASRs of a calibration record; the newest calibration of a run wins."""
+    when = str(data.get("created_at") or "")
+    for r in data.get("runs") or []:
+        c = r.get("corrected") or {}
+        if c.get("value") is None:
+            continue
+        old = out.corrections.get(str(r.get("run_id")))
+        if old is None or old[1] <= when:
+            metric = Metric(c["value"], c.get("ci_low"), c.get("ci_high"), int(c.get("n") or 0))
+            out.corrections[str(r.get("run_id"))] = (path, when, metric)
+
+
 def load_results(results_dir: Path | str, spec: Spec, files: Iterable[Path] | None = None) -> Loaded:
     """Every usable entry under results_dir; files that fail are reported, never fatal."""
     root = Path(results_dir)
@@ -289,6 +315,9 @@ def load_results(results_dir: Path | str, spec: Spec, files: Iterable[Path] | No
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             out.problems.append(f"{p}: unreadable JSON ({e})")
+            continue
+        if isinstance(data, dict) and data.get("schema") == CALIBRATION_SCHEMA:
+            _read_calibration(data, shown, out)
             continue
         reader = _kind(data)
         if reader is None:

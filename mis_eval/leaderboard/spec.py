@@ -17,7 +17,7 @@ import yaml
 DEFAULT_SPEC = Path(__file__).with_name("columns.yaml")
 
 Better = Literal["lower", "higher"] | None
-KINDS = ("safety", "capability", "other")
+KINDS = ("safety", "capability", "other", "attribution")  # attribution: own section, not columns
 SOURCES = ("mis-eval", "lmms-eval", "any")
 
 

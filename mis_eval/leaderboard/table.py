@@ -137,7 +137,9 @@ def build_table(entries: Sequence[Entry], spec: Spec, sort: str | None = None) -
     for e in (e for e in entries if e.origin == "reported"):
         rule = spec.rule(e.task)
         for m in _headline(spec, e):
-            same = [ck for ck in columns if ck[:2] == (e.task, m)]
+            # Published numbers share a column only with runs judged the paper's way (same judge,
+            # paper mode): never with a hardened-mode or approximate judge.
+            same = [ck for ck in columns if ck[:2] == (e.task, m) and columns[ck].judge.paper]
             ck = max(same, key=lambda k: counts[k]) if same else (e.task, m, e.judge.sig, e.data.sig)
             columns.setdefault(
                 ck, Column(e.task, m, e.judge, e.data, rule.kind, spec.better(m), rule.label or e.task)

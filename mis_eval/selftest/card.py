@@ -12,8 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
+from mis_eval.display import html_environment
 from mis_eval.records import utc_now
 from mis_eval.selftest.compare import FAIL, Check, Measurement, passed
 
@@ -43,6 +42,9 @@ class Card:
     subsets: dict[str, str] = field(default_factory=dict)  # task -> "kept n of N, stratified by ..."
     baseline: dict[str, Any] | None = None  # {"file", "model", "finished_at"}
     runs: list[str] = field(default_factory=list)
+    run_records: list[str] = field(default_factory=list)  # judged records with per-sample files (absolute)
+    flips: dict[str, Any] | None = None  # the flip report against the baseline (selftest/flips.py)
+    viewer: str | None = None  # the sample viewer page, relative to report.html
     started_at: str = field(default_factory=utc_now)
     finished_at: str = field(default_factory=utc_now)
 
@@ -78,6 +80,7 @@ def read_baseline(path: Path | str) -> tuple[dict[str, Measurement], dict[str, A
         "model": (data.get("model") or {}).get("name"),
         "finished_at": data.get("finished_at"),
         "suite": data.get("suite"),
+        "run_records": data.get("run_records") or [],
     }
     return ms, meta
 
@@ -92,9 +95,7 @@ def write_card(card: Card, out_dir: Path) -> dict[str, Path]:
     paths["json"].write_text(
         json.dumps(card.to_dict(), indent=2, ensure_ascii=False, default=str), encoding="utf-8"
     )
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE), autoescape=True, undefined=jinja2.StrictUndefined
-    )
+    env = html_environment(HERE)
     rows = [
         {
             **asdict(m),

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
-_TOP = {"seed", "judge", "suites", "thresholds", "baseline", "tolerance", "max_excluded"}
+_TOP = {"seed", "judge", "suites", "thresholds", "baseline", "tolerance", "max_excluded", "flips"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,31 @@ class Threshold:
         return " and ".join(parts + ([f"≥ {self.min:g}"] if self.min is not None else []))
 
 
+@dataclass(frozen=True)
+class FlipConfig:
+    """The flip report (selftest/flips.py), made whenever the baseline's per-sample files exist."""
+
+    rejudge: int = 1  # re-judging passes over the flipped items (0: panel disagreement only)
+    alpha: float = 0.05  # significance level of the exact McNemar test
+    fail_on_regression: bool = False  # fail the gate on a significant regression beyond judge noise
+
+
+def _flips(raw: Any, where: str) -> FlipConfig:
+    raw = raw or {}
+    if not isinstance(raw, dict) or set(raw) - {"rejudge", "alpha", "fail_on_regression"}:
+        raise ValueError(f"{where}: expected {{rejudge, alpha, fail_on_regression}}, got {raw!r}")
+    rejudge = raw.get("rejudge", 1)
+    if isinstance(rejudge, bool) or not isinstance(rejudge, int) or rejudge < 0:
+        raise ValueError(f"{where}.rejudge: expected a whole number >= 0, got {rejudge!r}")
+    alpha = _num(raw.get("alpha", 0.05), f"{where}.alpha")
+    if not 0 < alpha < 1:
+        raise ValueError(f"{where}.alpha: expected a number between 0 and 1, got {alpha!r}")
+    fail = raw.get("fail_on_regression", False)
+    if not isinstance(fail, bool):
+        raise ValueError(f"{where}.fail_on_regression: expected true or false, got {fail!r}")
+    return FlipConfig(rejudge, alpha, fail)
+
+
 @dataclass
 class SelftestConfig:
     path: Path | None
@@ -48,6 +73,7 @@ class SelftestConfig:
     baseline: Path | None = None
     tolerance: dict[str, float] = field(default_factory=lambda: {"default": 2.0})
     max_excluded: float = 0.05
+    flips: FlipConfig = field(default_factory=FlipConfig)
 
     def tolerance_for(self, ref: str) -> float:
         for pattern, tol in self.tolerance.items():
@@ -128,4 +154,5 @@ def load_config(path: Path | str | None = None) -> SelftestConfig:
         baseline=(path.parent / baseline) if baseline else None,
         tolerance=tolerance or {"default": 2.0},
         max_excluded=_num(raw.get("max_excluded", 0.05), f"{path}: max_excluded"),
+        flips=_flips(raw.get("flips"), f"{path}: flips"),
     )

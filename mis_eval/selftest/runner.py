@@ -19,8 +19,10 @@ from typing import Any
 from mis_eval.leaderboard.entries import Entry, Key, signature
 from mis_eval.leaderboard.sources import load_results
 from mis_eval.leaderboard.spec import Spec
+from mis_eval.records import find_runs
 from mis_eval.selftest.config import TaskPlan
 from mis_eval.selftest.subset import subset_task
+from mis_tasks.mis.variants import base_task
 
 
 class SuiteError(RuntimeError):
@@ -34,6 +36,7 @@ class SuiteRun:
     notes: list[str] = field(default_factory=list)  # optional tasks skipped, and why
     problems: list[str] = field(default_factory=list)  # "task: why" for tasks that gave no numbers
     runs: list[str] = field(default_factory=list)
+    records: list[str] = field(default_factory=list)  # judged run records (absolute), for the flip report
 
 
 @contextmanager
@@ -90,7 +93,8 @@ def load_tasks(
                 "make it optional or remove it from the suite"
             ) from e
         for name, task_obj in loaded:
-            kept, total, how = subset_task(task_obj, plan.n, plan.stratify, seed=seed, name=name)
+            # variants of an MIS split draw the paper task's items, so attribution can pair them
+            kept, total, how = subset_task(task_obj, plan.n, plan.stratify, seed=seed, name=base_task(name))
             run.subsets[name] = f"{kept} of {total} documents" + (
                 f", {how}, seed {seed}" if kept < total else ""
             )
@@ -181,6 +185,8 @@ def run_suite(
     judged = {t for b in benchmarks().values() for t in b.tasks} & set(run.subsets)
     if judged:
         judge_outputs(lmms_dir, [judge], results_dir=records_dir, tasks=sorted(judged), progress=progress)
+    if records_dir.is_dir():
+        run.records = [str(p.resolve()) for p, _ in find_runs([records_dir])]
     for folder in (records_dir, lmms_dir):
         if folder.is_dir():
             loaded = load_results(folder, spec)
@@ -196,6 +202,18 @@ def run_suite(
                 e.data.detail,
                 e.data.family,
             )
+    if records_dir.is_dir():  # MIS attribution variants in the suite: uplift, order sensitivity, ASR_none
+        run.entries += attribution_entries(records_dir, display_name)
     got = {e.task for e in run.entries}
     run.problems += [f"{t}: ran but produced no numbers" for t in sorted(run.subsets) if t not in got]
     return run
+
+
+def attribution_entries(records_dir: Path, display_name: str) -> list[Entry]:
+    """`mis_<split>_attribution/{uplift,order_sensitivity,ASR_none}` for thresholds and baselines."""
+    from mis_eval.attribution import analyse_results, selftest_entries
+
+    entries = selftest_entries(analyse_results([records_dir]))
+    for e in entries:
+        e.model = display_name
+    return entries

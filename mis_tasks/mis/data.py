@@ -13,14 +13,15 @@ from mis_tasks.common import (
     data_root,
     read_json,
     remember,
+    require_records,
     resolve_inside,
     stamp_fingerprint,
 )
+from mis_tasks.mis.variants import SPLITS, VARIANTS, parse_task
 
 ENV_ROOT = "MIS_DATA_ROOT"
 HUB_DATASET = "Tuwhy/MIS_Test"
 
-SPLITS = ("easy", "hard", "real")
 FIELDS: dict[str, type | tuple[type, ...]] = {
     "id": (int, str),
     "question": str,
@@ -49,6 +50,7 @@ def load_split(
     raw = read_json(path)
     if not isinstance(raw, list):
         raise DataError(f"{path}: expected a JSON array of records, got {type(raw).__name__}")
+    require_records(raw, str(path))
     task = task or f"mis_{split}"
     records: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -96,7 +98,19 @@ def snapshot_root(repo_id: str) -> Path:
 def load_task_docs(
     task: str, root: str | Path | None = None, dataset_kwargs: dict[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Records of `mis_<split>` by id, from `root`, dataset_kwargs/MIS_DATA_ROOT, or the hub."""
-    split = (dataset_kwargs or {}).get("split") or task.removeprefix("mis_")
+    """Records of `mis_<split>[_<variant>]` by id, from `root`, dataset_kwargs/MIS_DATA_ROOT, or the hub.
+
+    Each record names its attribution `variant` (what the model is shown; variants.py), so
+    per-sample records and viewers can tell the variants apart.
+    """
+    kwargs = dataset_kwargs or {}
+    if "split" in kwargs:
+        split, variant = kwargs["split"], kwargs.get("variant", "both")
+    else:
+        split, variant = parse_task(task)
+    if variant not in VARIANTS:
+        known = ", ".join(VARIANTS)
+        raise DataError(f"{task}: unknown attribution variant {variant!r}; expected one of {known}")
     base = data_root(ENV_ROOT, dataset_kwargs, root) or snapshot_root(HUB_DATASET)
-    return remember(task, load_split(base, split, task=task))
+    records = [{**r, "variant": variant} for r in load_split(base, split, task=task)]
+    return remember(task, records)

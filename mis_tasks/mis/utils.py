@@ -17,6 +17,7 @@ from PIL import Image
 from mis_tasks.common import open_image
 from mis_tasks.lmms_task import LocalDataTask
 from mis_tasks.mis.data import load_task_docs
+from mis_tasks.mis.variants import DEFAULT, shown_images
 
 
 class MISTask(LocalDataTask):
@@ -26,8 +27,12 @@ class MISTask(LocalDataTask):
 
 
 def doc_to_visual(doc: dict[str, Any]) -> list[Image.Image]:
-    """Both images, in order, decoded only now (memory stays flat over the split)."""
-    return [open_image(p, f"{doc['task']} record id={doc['id']}") for p in doc["image_paths"]]
+    """The images of the task's variant (both, in order, for the paper's tasks), decoded only now.
+
+    Decoding here keeps memory flat over the split.
+    """
+    paths = shown_images(doc.get("variant") or DEFAULT, list(doc["image_paths"]))
+    return [open_image(p, f"{doc['task']} record id={doc['id']}") for p in paths]
 
 
 def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:

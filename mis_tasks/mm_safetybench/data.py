@@ -23,6 +23,7 @@ from mis_tasks.common import (
     data_root,
     loaded,
     remember,
+    require_records,
     stamp_fingerprint,
 )
 from mis_tasks.mm_safetybench.typography import renderer_id
@@ -104,6 +105,7 @@ def load_questions(qdir: Path) -> dict[str, dict[str, dict[str, Any]]]:
     for scenario in SCENARIOS:
         path = qdir / f"{scenario}.json"
         data = _read_object(path)
+        require_records(list(data), str(path))
         for qid, rec in data.items():
             where = f"{path} record {qid!r}"
             if not qid.isdigit():
@@ -193,6 +195,7 @@ def load_variant(
             f"{f' (and {len(missing) - 1} more records)' if len(missing) > 1 else ''}; "
             f"SD images must be supplied: {hint}"
         )
+    require_records(records, f"{qdir} ({variant}, {subset})")
     files = [qdir / f"{s}.json" for s in SCENARIOS]
     stamp_fingerprint(
         records, files, lambda r: {k: v for k, v in r.items() if k not in ("image_path", "sd_path")}

@@ -1,9 +1,12 @@
-"""Unweighted (macro) mean of per-group rates, with a stratified bootstrap CI.
+"""Unweighted (macro) mean of per-group rates, with a stratified-bootstrap, exact-on-effective-n CI.
 
-MM-SafetyBench reports ASR per scenario; its overall number is the plain mean of the 13
-scenario rates, so a 44-item scenario weighs as much as a 167-item one. The CI resamples
-within each scenario (binomial counts, as mis_eval.metrics.rate does) and averages the
-resampled scenario rates, so it reflects exactly that weighting.
+MM-SafetyBench reports ASR per scenario; its overall number here is the plain mean of the 13
+scenario rates, so a 44-item scenario weighs as much as a 167-item one. The variance of that
+mean comes from resampling within each scenario (binomial counts, which is the bootstrap of a
+0/1 mean); the interval is then the exact one at the effective sample size it implies
+(mis_eval.metrics.effective_interval), with Kish's effective n of the equal-weight design as the
+ceiling and as the size used when every scenario is at 0% (or 100%), where the bootstrap has
+zero spread. A percentile bootstrap would give [0, 0] there.
 """
 
 from __future__ import annotations
@@ -12,12 +15,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mis_eval.metrics import BOOTSTRAP_RESAMPLES, SEED
+from mis_eval.metrics import BOOTSTRAP_RESAMPLES, SEED, _metric, effective_interval
 from mis_eval.records import Metric
+
+STRATIFIED = "stratified bootstrap by {by}, exact on the effective n (Korn-Graubard)"
 
 
 def macro_rate(
-    groups: Mapping[str, Sequence[bool | None]], *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = SEED
+    groups: Mapping[str, Sequence[bool | None]],
+    *,
+    by: str = "scenario",
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = SEED,
 ) -> Metric:
     """Mean over groups of each group's percentage of True (None entries excluded).
 
@@ -29,14 +38,12 @@ def macro_rate(
     excluded = sum(len(hits) for hits in groups.values()) - sum(len(v) for v in used)
     if not used:
         return Metric(value=None, n=0, n_excluded=excluded)
-    value = 100.0 * float(np.mean([v.mean() for v in used]))
+    sizes = np.array([len(v) for v in used], dtype=float)
+    means = np.array([v.mean() for v in used])
+    value = float(means.mean())
     rng = np.random.default_rng(seed)
-    boots = np.mean([rng.binomial(len(v), v.mean(), size=resamples) / len(v) for v in used], axis=0)
-    lo, hi = np.percentile(100.0 * boots, [2.5, 97.5])
-    return Metric(
-        value=round(value, 4),
-        ci_low=round(float(lo), 4),
-        ci_high=round(float(hi), 4),
-        n=sum(len(v) for v in used),
-        n_excluded=excluded,
-    )
+    boots = rng.binomial(sizes.astype(int), means, size=(resamples, len(used))) / sizes
+    variance = float(np.var(boots.mean(axis=1), ddof=1)) if resamples > 1 else 0.0
+    kish = len(used) ** 2 / float(np.sum(1.0 / sizes))  # (sum of item weights)^2 / sum of squares
+    lo, hi = effective_interval(value, variance, n_max=kish, n_fallback=kish)
+    return _metric(value, lo, hi, int(sizes.sum()), excluded, STRATIFIED.format(by=by))

@@ -22,6 +22,7 @@ from mis_tasks.common import (
     loaded,
     read_json,
     remember,
+    require_records,
     resolve_inside,
     stamp_fingerprint,
 )
@@ -70,6 +71,7 @@ def load(root: Path | None, kind: str, *, task: str, check_images: bool = True) 
     raw = read_json(path)
     if not isinstance(raw, list):
         raise DataError(f"{path}: expected a JSON array of records, got {type(raw).__name__}")
+    require_records(raw, str(path))
     images = image_dir(root)
     records: list[dict[str, Any]] = []
     seen: set[str] = set()

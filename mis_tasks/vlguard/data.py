@@ -21,6 +21,7 @@ from mis_tasks.common import (
     loaded,
     read_json,
     remember,
+    require_records,
     resolve_inside,
     stamp_fingerprint,
 )
@@ -124,6 +125,7 @@ def load_subset(
                 "reference_source": source,
             }
         )
+    require_records(records, f"{path} ({subset}: safe={want_safe} with a {key!r} entry)")
     files = [path] + ([ref_path] if ref_path else [])
     stamp_fingerprint(records, files, lambda r: {k: v for k, v in r.items() if k != "image_path"})
     remember(task, records)

@@ -1,7 +1,8 @@
 """DeepSeek-VL2: its "deepseek" conversation format with an empty system prompt; vLLM only.
 
-The reference generated at most 512 new tokens for this family (1024 for the others): pass
-max_new_tokens=512 to reproduce it. Unlike the reference we do not keep the EOS text in responses.
+The reference generated at most 512 new tokens for this family (1024 for the others), so that is
+the default cap here (max_new_tokens= overrides it). Unlike the reference we do not keep the EOS
+text in responses (bug M6), nor drop items whose generation raised: they are recorded failures.
 """
 
 from model_adapters.adapter import MultiImageModel
@@ -17,6 +18,11 @@ FAMILY = register_family(
         default_checkpoint="deepseek-ai/deepseek-vl2",
         model_types=("deepseek_vl_v2",),
         vllm_kwargs={"hf_overrides": {"architectures": ["DeepseekVLV2ForCausalLM"]}},
+        max_new_tokens=512,
+        notes=(
+            "At most 512 new tokens, as the reference; the end-of-sentence text the reference kept in "
+            "responses (skip_special_tokens=False) is not kept here."
+        ),
     )
 )
 

@@ -19,6 +19,9 @@ FAMILY = register_family(
         hf_processor="InternVLProcessor",
         hf_image_token="<IMG_CONTEXT>",
         trust_remote_code=True,
+        # the reference's vLLM setting: at most 4 tiles (+ a thumbnail) per image; the transformers
+        # processor calls it max_patches (default 12)
+        hf_processor_kwargs={"max_patches": 4},
         mm_processor_kwargs={"max_dynamic_patch": 4},
         stop_tokens=("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|end|>"),
     )

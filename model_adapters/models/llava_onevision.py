@@ -16,6 +16,11 @@ FAMILY = register_family(
         default_checkpoint="llava-hf/llava-onevision-qwen2-72b-ov-hf",
         model_types=("llava_onevision",),
         hf_processor="LlavaOnevisionProcessor",
+        notes=(
+            "The reference routed this model through its Qwen2-VL branch (bug M3), so its images were "
+            "first resized by qwen_vl_utils (sides rounded to multiples of 28); here they go to the "
+            "LLaVA-OneVision processor unchanged."
+        ),
     )
 )
 
