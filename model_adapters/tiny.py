@@ -88,14 +88,48 @@ def _text_config(tok: Any, eos: str, pad: str, **extra: Any) -> dict[str, Any]:
     )
 
 
-def _save(model: Any, processor: Any, tok: Any, eos: str, pad: str, out: Path) -> Path:
+def _save(
+    model: Any, processor: Any, tok: Any, eos: str, pad: str, out: Path, video_processor: str | None = None
+) -> Path:
     eos_id, pad_id = _ids(tok, eos, pad)
     model.generation_config.eos_token_id = eos_id
     model.generation_config.pad_token_id = pad_id
     model.generation_config.bos_token_id = None
     model.save_pretrained(out)
     processor.save_pretrained(out)
+    if video_processor:
+        _add_video_processor(out, video_processor)
     return out
+
+
+def _rename_weights(out: Path, old: str, new: str) -> None:
+    """Store weights under the names the published checkpoints use.
+
+    transformers 5 saves the SigLIP tower of LLaVA models as `vision_tower.embeddings...`; the
+    published llava-hf checkpoints (and vLLM's loader) have `vision_tower.vision_model.embeddings...`,
+    which transformers reads as well.
+    """
+    from safetensors.torch import load_file, save_file
+
+    path = out / "model.safetensors"
+    tensors = load_file(path)
+    renamed = {(new + k[len(old) :] if k.startswith(old) else k): v for k, v in tensors.items()}
+    save_file(renamed, path, metadata={"format": "pt"})
+
+
+def _add_video_processor(out: Path, class_name: str) -> None:
+    """Declare the checkpoint's video processor, as published checkpoints of these families do.
+
+    vLLM loads the full processor (AutoProcessor), which for Qwen2-VL, LLaVA-OneVision and InternVL
+    requires a video processor config; the tiny processors are built without one (see
+    images_only_processor: its class needs torchvision). The entry copies the image processor's
+    settings under the video class name, so it is written even where torchvision is missing.
+    """
+    path = out / "processor_config.json"
+    config = json.loads(path.read_text())
+    video = {k: v for k, v in config["image_processor"].items() if k != "image_processor_type"}
+    config["video_processor"] = {**video, "video_processor_type": class_name}
+    path.write_text(json.dumps(config, indent=2, sort_keys=True))
 
 
 def _qwen2_vl(out: Path) -> Path:
@@ -140,7 +174,8 @@ def _qwen2_vl(out: Path) -> Path:
     processor = images_only_processor(Qwen2VLProcessor)(
         image_processor=image_processor, tokenizer=tok, chat_template=QWEN2_VL_TEMPLATE
     )
-    return _save(Qwen2VLForConditionalGeneration(config), processor, tok, "<|im_end|>", "<|endoftext|>", out)
+    model = Qwen2VLForConditionalGeneration(config)
+    return _save(model, processor, tok, "<|im_end|>", "<|endoftext|>", out, "Qwen2VLVideoProcessor")
 
 
 def _siglip_config(image_size: int) -> dict[str, Any]:
@@ -190,7 +225,9 @@ def _llava_onevision(out: Path) -> Path:
         chat_template=LLAVA_OV_TEMPLATE,
     )
     model = LlavaOnevisionForConditionalGeneration(config)
-    return _save(model, processor, tok, "<|im_end|>", "<|endoftext|>", out)
+    _save(model, processor, tok, "<|im_end|>", "<|endoftext|>", out, "LlavaOnevisionVideoProcessor")
+    _rename_weights(out, "vision_tower.", "vision_tower.vision_model.")
+    return out
 
 
 def _llava_interleave(out: Path) -> Path:
@@ -215,7 +252,9 @@ def _llava_interleave(out: Path) -> Path:
         vision_feature_select_strategy="full",
         num_additional_image_tokens=0,
     )
-    return _save(LlavaForConditionalGeneration(config), processor, tok, "<|im_end|>", "<|endoftext|>", out)
+    _save(LlavaForConditionalGeneration(config), processor, tok, "<|im_end|>", "<|endoftext|>", out)
+    _rename_weights(out, "vision_tower.", "vision_tower.vision_model.")
+    return out
 
 
 def _idefics3(out: Path) -> Path:
@@ -315,7 +354,8 @@ def _internvl(out: Path) -> Path:
     processor = images_only_processor(InternVLProcessor)(
         image_processor=image_processor, tokenizer=tok, image_seq_length=1, chat_template=CHATML_TEXT_TEMPLATE
     )
-    return _save(InternVLForConditionalGeneration(config), processor, tok, "<|im_end|>", "<|endoftext|>", out)
+    model = InternVLForConditionalGeneration(config)
+    return _save(model, processor, tok, "<|im_end|>", "<|endoftext|>", out, "InternVLVideoProcessor")
 
 
 BUILDERS["internvl2_5"] = _internvl

