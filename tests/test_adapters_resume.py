@@ -173,6 +173,9 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch) -> type[FakeLLM]:
     module.LLM = FakeLLM  # type: ignore[attr-defined]
     module.SamplingParams = lambda **kw: types.SimpleNamespace(kw=kw)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "vllm", module)
+    # The stand-in has no vllm.platforms: a KV-cache size chosen by the environment (vLLM's own
+    # variable) keeps mis_eval.vllm_engine from asking which platform runs the engine.
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     FakeLLM.instances = []
     return FakeLLM
 
