@@ -13,7 +13,7 @@ import pytest
 from mis_eval.redaction import Redactor, pump, secret_values
 from tests.mis_data import make_root
 
-ARG_KEY = "sk-argkey0123456789abcdef"
+ARG_KEY = "sk-test-argkey-0123456789-abcdef"  # fake; hyphens keep it from looking like a real key
 ENV_KEY = "envsecret-5f3a9c1d2b7e"
 
 
