@@ -21,6 +21,7 @@ import pytest
 
 from mis_eval.leaderboard import Options, build
 from mis_eval.leaderboard.synthetic import lmms_results, make_results, write_lmms_results
+from mis_eval.viewer.browser import HEADLESS_FLAGS
 
 pytestmark = pytest.mark.browser
 
@@ -33,14 +34,7 @@ def chromium(tmp: Path, url: str, *extra: str) -> str:
         pytest.skip("headless Chromium not found (Debian: apt-get install chromium; .ci/run installs it)")
     cmd = [
         BROWSER,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-extensions",
+        *HEADLESS_FLAGS,
         f"--user-data-dir={tmp / 'profile'}",
         "--virtual-time-budget=5000",
         "--window-size=1400,1000",
