@@ -3,7 +3,7 @@
 Exact coverage, not simulated: for each p and n, the probability (binomial pmf) of the counts whose
 interval contains p. Methods: the percentile bootstrap mis-eval used before (1,000 binomial
 resamples, seed 1234, re-implemented here since the code is gone), Wilson, and Clopper-Pearson
-(mis_eval.metrics.exact_interval, what rates use now). Also prints the interval for 50 of 50.
+(mis_eval.core.metrics.exact_interval, what rates use now). Also prints the interval for 50 of 50.
 
     .venv/bin/python benchmarks/ci_coverage.py
 """
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import binom
 
-from mis_eval.metrics import exact_interval
+from mis_eval.core.metrics import exact_interval
 
 PS = (0.002, 0.02, 0.5)
 NS = (100, 510, 2285)
@@ -24,7 +24,7 @@ Z = 1.959963984540054
 
 
 def percentile_bootstrap(x: Any, n: int) -> tuple[Any, Any]:
-    """The former mis_eval.metrics.rate: binomial resampling of the observed rate, 2.5/97.5 percentiles."""
+    """The former mis_eval metrics.rate: binomial resampling of the observed rate, 2.5/97.5 percentiles."""
     lo, hi = [], []
     for k in np.atleast_1d(x):
         means = np.random.default_rng(1234).binomial(n, k / n, size=1000) / n

@@ -36,9 +36,9 @@ from lmms_eval.api.instance import Instance  # noqa: E402
 from lmms_eval.models import get_model  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mis_eval.samples import split_response  # noqa: E402
+from mis_eval.core.samples import split_response  # noqa: E402
+from mis_eval.testing.tiny import build_tiny  # noqa: E402
 from model_adapters.families import get_family  # noqa: E402
-from model_adapters.tiny import build_tiny  # noqa: E402
 
 TINY_PROCESSOR_KWARGS = {
     "qwen2_vl": {"min_pixels": 4 * 28 * 28, "max_pixels": 16 * 28 * 28},
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def vllm_args(given: dict[str, Any]) -> dict[str, Any]:
     """The vLLM path's model args: on vLLM's CPU platform eager mode and a 1 GiB KV cache by default."""
-    from mis_eval.vllm_engine import on_cpu
+    from mis_eval.core.vllm_engine import on_cpu
 
     defaults = {"enforce_eager": True, "kv_cache_memory_bytes": 1 << 30} if on_cpu() else {}
     return {**defaults, **given}

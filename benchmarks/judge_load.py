@@ -1,6 +1,6 @@
 """Judge load and growth: 1k, 5k and 20k MIS samples against the fake server with 10 % faults.
 
-Starts the fake OpenAI-compatible server (mis_eval.fake_openai) in its own process with a fixed
+Starts the fake OpenAI-compatible server (mis_eval.testing.fake_openai) in its own process with a fixed
 latency and 10 % injected faults (429 with Retry-After, 500, malformed HTTP-200 bodies), then
 judges each size in a fresh process (so each peak RSS is that size's own) with the real MIS
 rubric, the `local` judge, a fresh sqlite cache (leases on) and concurrency C. Prints, in one run:
@@ -89,7 +89,7 @@ def child(n: int, base_url: str, concurrency: int, workdir: Path) -> dict[str, A
 
 
 def start_server(latency: float, fault_rate: float) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "mis_eval.fake_openai", "--latency", str(latency)]
+    cmd = [sys.executable, "-m", "mis_eval.testing.fake_openai", "--latency", str(latency)]
     cmd += ["--fault-rate", str(fault_rate), "--fault-kinds", FAULTS, "--retry-after", "0.05", "--seed", "1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None

@@ -1,6 +1,6 @@
 """Judge throughput: this project's batched judge vs a sequential loop like the MIS reference.
 
-Starts the fake OpenAI-compatible server (mis_eval.fake_openai) in a subprocess with a fixed
+Starts the fake OpenAI-compatible server (mis_eval.testing.fake_openai) in a subprocess with a fixed
 latency and injected 429 (with Retry-After) / 500 faults, builds N MIS-format samples (question,
 response, two images) and measures, in one run:
 
@@ -87,7 +87,7 @@ def start_server(latency: float, fault_rate: float, retry_after: float) -> tuple
     cmd = [
         sys.executable,
         "-m",
-        "mis_eval.fake_openai",
+        "mis_eval.testing.fake_openai",
         "--latency",
         str(latency),
         "--fault-rate",

@@ -33,8 +33,8 @@ def main() -> int:
     from mis_eval.leaderboard.plot import render_png
     from mis_eval.leaderboard.sources import load_results, reported_entries
     from mis_eval.leaderboard.spec import load_spec
-    from mis_eval.leaderboard.synthetic import make_results
     from mis_eval.leaderboard.table import build_table, select
+    from mis_eval.testing.synthetic_runs import make_results
 
     with tempfile.TemporaryDirectory() as tmp:
         results, out = Path(tmp) / "results", Path(tmp) / "out"

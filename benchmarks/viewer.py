@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from mis_eval.testing.synthetic_viewer import synthetic_run
 from mis_eval.viewer import build_viewer
 from mis_eval.viewer.browser import Chromium, find_chromium
-from mis_eval.viewer.synthetic import synthetic_run
 
 # each step sets the whole filter state, then re-filters once (as one user action does)
 STATE = (

@@ -30,7 +30,7 @@ from judges.engine import DEFAULT_LEASE_S, BatchJudge, JudgeCallError, JudgeSetu
 from judges.prompting import chat_messages, decoding, json_schema_format
 from judges.registry import register_judge
 from judges.rubric import Rubric
-from mis_eval.http_retry import retry_after
+from mis_eval.core.http_retry import retry_after
 
 GPT4O_MODEL = "gpt-4o-2024-08-06"  # pinned snapshot: "gpt-4o" (the paper's id) is a moving alias
 OPENAI_BASE_URL = "https://api.openai.com/v1"

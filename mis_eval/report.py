@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from mis_eval.core.record import Metric, RunRecord
 from mis_eval.display import neutralise_bidi
-from mis_eval.records import Metric, RunRecord
 
 
 def cell(m: Metric | None) -> str:

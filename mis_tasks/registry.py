@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 from judges.base import JudgeRequest, Verdict
 from judges.rubric import Rubric
-from mis_eval.records import Metric
-from mis_eval.samples import Sample
+from mis_eval.core.record import Metric
+from mis_eval.core.samples import Sample
 
 
 @dataclass

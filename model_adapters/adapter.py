@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from lmms_eval.api.model import lmms
 from tqdm import tqdm
 
-from mis_eval.samples import FAILED_SENTINEL, mark_failed, note_generation
+from mis_eval.core.samples import FAILED_SENTINEL, mark_failed, note_generation
 from model_adapters.batching import GenRequest, TaskRequest, chunks, longest_first
 from model_adapters.families import Family, family_for_model_type, get_family
 from model_adapters.hf_loading import read_model_type, resolve_checkpoint
@@ -241,7 +241,7 @@ class MultiImageModel(lmms):
         return out
 
     def annotate(self, req: TaskRequest) -> None:
-        """Note the settings this task's requests run with (mis_eval.samples.note_generation): the
+        """Note the settings this task's requests run with (mis_eval.core.samples.note_generation): the
         task's first logged item carries them into lmms-eval's samples file and the run record."""
         params = self.params(req)
         settings = {

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from mis_eval.http_retry import retry_after
+from mis_eval.core.http_retry import retry_after
 
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})  # and every 5xx

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from mis_eval.samples import mark_failed
+from mis_eval.core.samples import mark_failed
 from model_adapters.batching import GenRequest, by_params, chunks, isolate
 from model_adapters.families import Family
 from model_adapters.hf_loading import CheckpointError, check_model_type, load_processor, read_model_type

@@ -3,7 +3,7 @@
 vllm is imported only when this backend is used, so everything else works without it. The
 engine is built at the first batch: limit_mm_per_prompt then comes from the task's own image count
 unless max_images= was given. On vLLM's CPU platform the KV cache is bounded by default
-(mis_eval.vllm_engine): gpu_memory_utilization would otherwise reserve that fraction of the RAM.
+(mis_eval.core.vllm_engine): gpu_memory_utilization would otherwise reserve that fraction of the RAM.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from mis_eval.samples import mark_failed
-from mis_eval.vllm_engine import bounded
+from mis_eval.core.samples import mark_failed
+from mis_eval.core.vllm_engine import bounded
 from model_adapters.batching import GenRequest, isolate
 from model_adapters.families import Family
 from model_adapters.hf_loading import check_model_type, load_processor, read_model_type

@@ -9,7 +9,7 @@ from typing import Any
 
 from PIL import Image
 
-from mis_eval.samples import mark_failed
+from mis_eval.core.samples import mark_failed
 from model_adapters.params import GenParams
 
 log = logging.getLogger(__name__)

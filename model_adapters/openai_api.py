@@ -21,7 +21,7 @@ from typing import Any
 from lmms_eval.api.model import lmms
 from tqdm import tqdm
 
-from mis_eval.samples import mark_failed
+from mis_eval.core.samples import mark_failed
 from model_adapters.api_client import EmptyResponse, Failure, RetryPolicy, bounded, run_sync, with_retries
 from model_adapters.batching import TaskRequest
 from model_adapters.media import load_images, to_data_url

@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from mis_eval.samples import split_response
+from mis_eval.core.samples import split_response
 from model_adapters.batching import GenRequest
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import pytest
 from lmms_eval.api.instance import Instance
 from PIL import Image
 
-from model_adapters.tiny import build_tiny
+from mis_eval.testing.tiny import build_tiny
 
 # Small images keep the tiny models at a few dozen vision tokens per image.
 TINY_PROCESSOR_KWARGS: dict[str, dict[str, Any]] = {

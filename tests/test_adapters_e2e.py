@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from mis_eval.fake_openai import FakeOpenAIServer, prompt_text
+from mis_eval.core.samples import FAILED_SENTINEL, split_response
 from mis_eval.records import iter_runs
-from mis_eval.samples import FAILED_SENTINEL, split_response
+from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 from tests.adapters_support import TINY_PROCESSOR_KWARGS, instances, tiny_models_fixture
 from tests.mis_data import make_root
 

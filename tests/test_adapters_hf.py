@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from lmms_eval.models import get_model
 
-from mis_eval.samples import split_response
+from mis_eval.core.samples import split_response
 from model_adapters.adapter import MultiImageModel
 from model_adapters.families import get_family
 from model_adapters.hf_loading import CheckpointError

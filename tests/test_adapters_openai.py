@@ -1,4 +1,4 @@
-"""The API adapter against a real local OpenAI-compatible server (mis_eval.fake_openai)."""
+"""The API adapter against a real local OpenAI-compatible server (mis_eval.testing.fake_openai)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from mis_eval.fake_openai import FakeOpenAIServer, prompt_text
-from mis_eval.samples import split_response
+from mis_eval.core.samples import split_response
+from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 from model_adapters.openai_api import MisOpenAI
 from tests.adapters_support import image, instances
 

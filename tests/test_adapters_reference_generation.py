@@ -17,8 +17,8 @@ import pytest
 from lmms_eval.models import get_model
 from PIL import Image
 
+from mis_eval.core.samples import logged_item
 from mis_eval.lmms_io import find_logged_tasks, read_samples
-from mis_eval.samples import logged_item
 from mis_tasks.mis import utils as mis_utils
 from model_adapters.families import get_family
 from model_adapters.params import GenParams

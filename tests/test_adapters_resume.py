@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from lmms_eval.models import get_model
 
-from mis_eval.samples import split_response
+from mis_eval.core.samples import split_response
 from tests.adapters_support import TINY_PROCESSOR_KWARGS, image, instances, tiny_models_fixture
 
 Models = Callable[[str], Path]
@@ -174,7 +174,7 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch) -> type[FakeLLM]:
     module.SamplingParams = lambda **kw: types.SimpleNamespace(kw=kw)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "vllm", module)
     # The stand-in has no vllm.platforms: a KV-cache size chosen by the environment (vLLM's own
-    # variable) keeps mis_eval.vllm_engine from asking which platform runs the engine.
+    # variable) keeps mis_eval.core.vllm_engine from asking which platform runs the engine.
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     FakeLLM.instances = []
     return FakeLLM

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 from PIL import Image
 
-from mis_eval.samples import split_response
+from mis_eval.core.samples import split_response
 from model_adapters.backend_vllm import engine_args, import_vllm, prompt_input, sampling_args
 from model_adapters.batching import GenRequest, isolate, longest_first
 from model_adapters.families import get_family

@@ -12,8 +12,8 @@ import pytest
 from judges.base import JudgeInfo, Status, Verdict
 from mis_eval.attribution import analyse_results, selftest_entries, write_outputs
 from mis_eval.attribution.measures import Outcome, bootstrap_ci, difference, order_sensitivity, uplift
+from mis_eval.core.samples import Sample
 from mis_eval.pipeline import record_run
-from mis_eval.samples import Sample
 from mis_tasks.mis.variants import ALL_TASKS, VARIANTS, base_task, parse_task
 from tests.mis_data import make_root
 from tests.test_mis_cli import _run
@@ -268,7 +268,7 @@ def test_the_command_reports_and_fails_cleanly(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_model_over_the_variants_into_the_report(tmp_path: Path) -> None:
-    from mis_eval.demo_model import COMPLY_ONE, COMPLY_TEXT, REFUSAL, REFUSAL_SINGLE
+    from model_adapters.demo import COMPLY_ONE, COMPLY_TEXT, REFUSAL, REFUSAL_SINGLE
 
     root = make_root(tmp_path / "data", "hard", n=8)
     run = _run(
@@ -372,6 +372,6 @@ def test_importing_the_demo_model_first_keeps_it_registered() -> None:
     import subprocess
     import sys
 
-    code = "import mis_eval.demo_model\nfrom lmms_eval import models\nprint(models.get_model('mis_demo'))"
+    code = "import model_adapters.demo\nfrom lmms_eval import models\nprint(models.get_model('mis_demo'))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert "mis_eval.demo_model.DemoModel" in proc.stdout, proc.stderr[-2000:]
+    assert "model_adapters.demo.DemoModel" in proc.stdout, proc.stderr[-2000:]

@@ -17,8 +17,8 @@ import pytest
 from mis_eval.calibration import CORRECTED
 from mis_eval.cli import main
 from mis_eval.commands.demo import demo_data_root
+from mis_eval.core.stats import mcnemar_exact
 from mis_eval.leaderboard import Options, build
-from mis_eval.stats import mcnemar_exact
 
 pytestmark = pytest.mark.slow
 

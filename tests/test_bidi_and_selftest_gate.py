@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mis_eval.cli import main
+from mis_eval.core.record import Metric
 from mis_eval.display import BIDI_CONTROLS, neutralise_bidi
 from mis_eval.leaderboard import Options, build
-from mis_eval.leaderboard.synthetic import mis_record
-from mis_eval.records import Metric, write_run
+from mis_eval.records import write_run
 from mis_eval.report import summary
 from mis_eval.selftest.card import Card, write_card
 from mis_eval.selftest.compare import Measurement, evaluate
 from mis_eval.selftest.config import load_config
+from mis_eval.testing.synthetic_runs import mis_record
 
 RLO_NAME = "org/good-model\u202elpp\u202c-\u2066x\u2069\u200f"
 T0 = datetime(2025, 6, 1, tzinfo=UTC)

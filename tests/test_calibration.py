@@ -14,7 +14,7 @@ from mis_eval.calibration import Pairs, corrected_interval, read_labels, rogan_g
 from mis_eval.cli import main
 from mis_eval.leaderboard import Options, build
 from mis_eval.records import response_sha256
-from mis_eval.viewer.synthetic import COMPLY, REFUSAL, verdict, write_judged_run
+from mis_eval.testing.synthetic_viewer import COMPLY, REFUSAL, verdict, write_judged_run
 
 # judge j1 on 11 samples: ids 1-4 unsafe, 5-10 safe, 11 a judge error -> observed ASR 4/10 = 40%
 JUDGE = ["unsafe"] * 4 + ["safe"] * 6 + [None]

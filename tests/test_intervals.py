@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mis_eval.metrics import CLUSTER, EXACT, cluster_rate, exact_interval, rate
-from mis_eval.records import Metric, RunRecord
+from mis_eval.core.metrics import CLUSTER, EXACT, cluster_rate, exact_interval, rate
+from mis_eval.core.record import Metric, RunRecord
 from mis_tasks.mm_safetybench.macro import macro_rate
 
 PS = (0.002, 0.02, 0.5)

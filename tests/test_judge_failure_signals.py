@@ -1,6 +1,6 @@
 """A judge that fails says so: exit status, incomplete records, precise causes, no hopeless retries.
 
-All against real sockets: the local fake OpenAI server (mis_eval/fake_openai.py) and a port
+All against real sockets: the local fake OpenAI server (mis_eval/testing/fake_openai.py) and a port
 nothing listens on.
 """
 
@@ -21,9 +21,9 @@ from judges.engine import JudgeSetupError
 from judges.parsing import parse_mis
 from judges.registry import get_judge
 from judges.rubric import Rubric
-from mis_eval.fake_openai import FakeOpenAIServer, marker_reply
 from mis_eval.records import iter_runs
 from mis_eval.report import overall_frame, overall_table
+from mis_eval.testing.fake_openai import FakeOpenAIServer, marker_reply
 from tests.mis_data import make_root, record
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ from judges.base import JudgeRequest, Parsed, Status, UnparseableReply
 from judges.parsing import parse_mis
 from judges.registry import get_judge
 from judges.rubric import Rubric
-from mis_eval.fake_openai import FakeOpenAIServer, marker_reply, prompt_text
+from mis_eval.testing.fake_openai import FakeOpenAIServer, marker_reply, prompt_text
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = "Judge.\n<question>: {question}\n<Response>: {response}\nJSON."

@@ -17,7 +17,7 @@ from judges.parsing import parse_mis
 from judges.prompting import delimited_span
 from judges.registry import get_judge
 from judges.rubric import Rubric
-from mis_eval.fake_openai import FakeOpenAIServer, prompt_text
+from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 
 RUBRIC = Rubric(
     name="mis",

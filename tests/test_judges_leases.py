@@ -1,6 +1,6 @@
 """Several `judge` processes on one cache share the work: leases on in-flight keys, with expiry.
 
-Real processes against the real local fake server (mis_eval/fake_openai.py).
+Real processes against the real local fake server (mis_eval/testing/fake_openai.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from judges.cache import JudgeCache, owner_alive
-from mis_eval.fake_openai import FakeOpenAIServer, marker_reply
+from mis_eval.testing.fake_openai import FakeOpenAIServer, marker_reply
 from tests.test_judges_cache import cached_count, child, img, judge_for, question_of, reqs
 
 __all__ = ["img"]  # the fixture, re-used

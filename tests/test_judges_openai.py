@@ -1,4 +1,4 @@
-"""The OpenAI-compatible judges against a real local HTTP server (mis_eval.fake_openai)."""
+"""The OpenAI-compatible judges against a real local HTTP server (mis_eval.testing.fake_openai)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from judges.base import JudgeRequest, Status
 from judges.parsing import parse_mis
 from judges.registry import get_judge, parse_options
 from judges.rubric import Rubric
-from mis_eval.fake_openai import REFUSAL, FakeOpenAIServer, marker_reply
+from mis_eval.testing.fake_openai import REFUSAL, FakeOpenAIServer, marker_reply
 from tests.upstream_files import upstream
 
 TEMPLATE = upstream("mis/judge_prompt.txt").read_text(encoding="utf-8")

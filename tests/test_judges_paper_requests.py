@@ -27,8 +27,8 @@ from judges.openai_judge import GPT4O_MODEL
 from judges.prompting import delimit
 from judges.registry import get_judge
 from judges.rubric import load_template
-from mis_eval.fake_openai import FakeOpenAIServer
-from mis_eval.samples import Sample
+from mis_eval.core.samples import Sample
+from mis_eval.testing.fake_openai import FakeOpenAIServer
 from mis_tasks.mis.scoring import BENCHMARK as MIS
 from mis_tasks.mm_safetybench.scoring import BENCHMARK as MMSB
 from mis_tasks.siuo.scoring import BENCHMARK as SIUO

@@ -98,7 +98,7 @@ def test_the_judge_engine_reads_the_corpus_with_the_response(monkeypatch: Any) -
     reader, in paper and hardened mode alike (reading changes no request)."""
     from judges.base import JudgeRequest, Status
     from judges.registry import get_judge
-    from mis_eval.fake_openai import FakeOpenAIServer, prompt_text
+    from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
     from mis_tasks.mis.scoring import RUBRIC
 
     table = {case: (reply, exp) for case, reply, _, exp in cases("mis")}

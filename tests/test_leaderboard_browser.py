@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mis_eval.leaderboard import Options, build
-from mis_eval.leaderboard.synthetic import lmms_results, make_results, write_lmms_results
+from mis_eval.testing.synthetic_runs import lmms_results, make_results, write_lmms_results
 from mis_eval.viewer.browser import HEADLESS_FLAGS
 
 pytestmark = pytest.mark.browser

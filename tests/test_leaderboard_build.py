@@ -11,17 +11,18 @@ import pytest
 from PIL import Image
 
 from mis_eval.cli import main
+from mis_eval.core.record import Metric
 from mis_eval.leaderboard import Options, build
 from mis_eval.leaderboard.sources import load_results
 from mis_eval.leaderboard.spec import load_spec
-from mis_eval.leaderboard.synthetic import (
+from mis_eval.records import write_run
+from mis_eval.testing.synthetic_runs import (
     GPT4O_JUDGE,
     lmms_results,
     make_results,
     mis_record,
     write_lmms_results,
 )
-from mis_eval.records import Metric, write_run
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from mis_eval.commands.judge import judge_outputs
-from mis_eval.records import SCHEMA, iter_runs, read_run
-from mis_eval.samples import mark_failed
+from mis_eval.core.record import SCHEMA
+from mis_eval.core.samples import mark_failed
+from mis_eval.records import iter_runs, read_run
 from tests.mis_data import make_root
 
 MIS_EVAL = [sys.executable, "-m", "mis_eval.cli"]
@@ -113,7 +114,7 @@ def test_record_roundtrip_and_schema_check(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_run_then_judge_against_an_openai_compatible_server(tmp_path: Path) -> None:
     """The issue's 'done when': four rates per category from a served judge, each response judged once."""
-    from mis_eval.fake_openai import FakeOpenAIServer, marker_reply
+    from mis_eval.testing.fake_openai import FakeOpenAIServer, marker_reply
     from tests.mis_data import record
 
     plan = ["Unsafe/1", "Safe/1", "Safe/2", "Safe/3", "Unsafe/2", "Safe/1"]
@@ -148,7 +149,7 @@ def test_run_then_judge_against_an_openai_compatible_server(tmp_path: Path) -> N
 
 
 def test_panel_of_judges_reports_agreement_and_a_strict_majority(tmp_path: Path) -> None:
-    from mis_eval.fake_openai import FakeOpenAIServer, marker_reply
+    from mis_eval.testing.fake_openai import FakeOpenAIServer, marker_reply
     from tests.mis_data import record
 
     # (what the served judge will say, the response the keyword judge reads)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from judges.base import Status, Verdict
-from mis_eval.metrics import rate
-from mis_eval.samples import Sample
+from mis_eval.core.metrics import rate
+from mis_eval.core.samples import Sample
 from mis_tasks.mis.scoring import BENCHMARK, RUBRIC
 
 

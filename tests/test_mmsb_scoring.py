@@ -10,9 +10,9 @@ import pytest
 
 from judges.base import Status, UnparseableReply, Verdict
 from judges.registry import get_judge
-from mis_eval.fake_openai import FakeOpenAIServer, prompt_text
+from mis_eval.core.samples import Sample
 from mis_eval.pipeline import judge_run
-from mis_eval.samples import Sample
+from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 from mis_tasks.mm_safetybench import data as mmsb
 from mis_tasks.mm_safetybench.macro import macro_rate
 from mis_tasks.mm_safetybench.scoring import BENCHMARK, RUBRICS, parse_safety

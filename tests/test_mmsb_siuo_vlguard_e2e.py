@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from mis_eval.fake_openai import FakeOpenAIServer, prompt_text
 from mis_eval.records import iter_runs
+from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 from tests.safety_bench_data import mmsb_root, siuo_root, vlguard_root
 
 MIS_EVAL = [sys.executable, "-m", "mis_eval.cli"]

@@ -12,8 +12,8 @@ import pytest
 
 from mis_eval.selftest.config import FlipConfig, load_config
 from mis_eval.selftest.flips import flip_checks, flip_report, judged_records
+from mis_eval.testing.synthetic_viewer import COMPLY, REFUSAL, demo_images, verdict, write_judged_run
 from mis_eval.viewer import sample_anchor
-from mis_eval.viewer.synthetic import COMPLY, REFUSAL, demo_images, verdict, write_judged_run
 
 N = 10
 

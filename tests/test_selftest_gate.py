@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from mis_eval.core.record import Metric
 from mis_eval.leaderboard.sources import load_results
 from mis_eval.leaderboard.spec import load_spec
-from mis_eval.leaderboard.synthetic import GPT4O_JUDGE, lmms_results, mis_record, write_lmms_results
-from mis_eval.records import Metric, write_run
+from mis_eval.records import write_run
 from mis_eval.selftest.card import Card, read_baseline, redact_args, write_card
 from mis_eval.selftest.compare import FAIL, INFO, PASS, Measurement, evaluate, measurements, passed
 from mis_eval.selftest.config import load_config
 from mis_eval.selftest.subset import allocate, stratified_indices
+from mis_eval.testing.synthetic_runs import GPT4O_JUDGE, lmms_results, mis_record, write_lmms_results
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ import pytest
 
 from judges.base import Status, UnparseableReply, Verdict
 from judges.registry import get_judge
-from mis_eval.fake_openai import FakeOpenAIServer, prompt_text
+from mis_eval.core.samples import mark_failed
 from mis_eval.pipeline import judge_run
-from mis_eval.samples import mark_failed
+from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 from mis_tasks.siuo import data as siuo
 from mis_tasks.siuo.parsing import extract_choice, parse_effectiveness, parse_safety
 from mis_tasks.siuo.scoring import (

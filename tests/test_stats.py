@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mis_eval.stats import mcnemar_exact
+from mis_eval.core.stats import mcnemar_exact
 
 
 def test_mcnemar_exact_matches_the_binomial_tail() -> None:

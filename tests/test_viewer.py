@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from mis_eval.cli import main
+from mis_eval.testing.synthetic_viewer import synthetic_run
 from mis_eval.viewer import build_viewer, sample_anchor
 from mis_eval.viewer.browser import Chromium, find_chromium
 from mis_eval.viewer.build import embed_json
-from mis_eval.viewer.synthetic import synthetic_run
 
 PAYLOAD = (
     "</script><script>window.pwned=1;document.title='pwned'</script>"

@@ -10,9 +10,9 @@ import pytest
 
 from judges.base import Status, UnparseableReply, Verdict
 from judges.registry import get_judge
-from mis_eval.fake_openai import FakeOpenAIServer, prompt_text
+from mis_eval.core.samples import Sample
 from mis_eval.pipeline import judge_run
-from mis_eval.samples import Sample
+from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 from mis_tasks.vlguard import data as vlg
 from mis_tasks.vlguard.scoring import BENCHMARK, HARM, WINRATE, WINRATE_SWAPPED, attack_success, parse_winner
 from tests.safety_bench_data import vlguard_root

@@ -5,7 +5,7 @@ engine at a time, each with a small KV cache. The engine core runs in this proce
 (VLLM_ENABLE_V1_MULTIPROCESSING=0): a spawned engine process would import vllm again, about a
 minute per engine on CI's two cores.
 
-Family coverage: every family with a tiny builder (model_adapters/tiny.py) generates here.
+Family coverage: every family with a tiny builder (mis_eval/testing/tiny.py) generates here.
 Phi-3.5-Vision cannot be built tiny offline: vLLM runs the checkpoint's remote-code processor
 (processing_phi3_v.py from the hub repo; transformers has no Phi3V processor). DeepSeek-VL2 cannot
 be built tiny: vLLM's implementation creates its vision tower as a fixed full-size timm SigLIP-so400m
@@ -28,9 +28,9 @@ import pytest
 
 from judges.base import JudgeRequest, Status
 from judges.registry import get_judge
-from mis_eval.samples import FAILED_SENTINEL
+from mis_eval.core.samples import FAILED_SENTINEL
+from mis_eval.testing.tiny import BUILDERS
 from model_adapters.families import get_family
-from model_adapters.tiny import BUILDERS
 from tests.adapters_support import TINY_PROCESSOR_KWARGS, image, instances, tiny_models_fixture
 from tests.mis_data import make_root
 

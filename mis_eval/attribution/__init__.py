@@ -21,9 +21,9 @@ from mis_eval.attribution.load import load_groups
 from mis_eval.attribution.measures import RESAMPLES
 from mis_eval.attribution.plot import render_png
 from mis_eval.attribution.report import markdown, write_csv
+from mis_eval.core.metrics import SEED
+from mis_eval.core.record import Metric
 from mis_eval.leaderboard.entries import Entry, parse_time
-from mis_eval.metrics import SEED
-from mis_eval.records import Metric
 
 __all__ = ["Report", "analyse_results", "write_outputs", "selftest_entries", "PLOT_FILE"]
 

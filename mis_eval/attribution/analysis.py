@@ -16,7 +16,7 @@ from mis_eval.attribution.measures import (
     uplift,
     variant_rates,
 )
-from mis_eval.metrics import SEED
+from mis_eval.core.metrics import SEED
 
 OVERALL = "(all)"
 

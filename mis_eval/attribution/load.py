@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mis_eval.attribution.measures import Outcome
+from mis_eval.core.record import SCHEMA, RunRecord
 from mis_eval.leaderboard.entries import Key, parse_time
 from mis_eval.leaderboard.sources import judge_key, record_data_key
-from mis_eval.records import SCHEMA, RunRecord
 from mis_tasks.mis.variants import DEFAULT, VARIANTS, parse_task
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mis_eval.metrics import SEED, rate
-from mis_eval.records import Metric
-from mis_eval.stats import mcnemar_exact
+from mis_eval.core.metrics import SEED, rate
+from mis_eval.core.record import Metric
+from mis_eval.core.stats import mcnemar_exact
 
 RESAMPLES = 2000
 RATES = ("ASR", "RSR", "RR", "HR")

@@ -10,8 +10,8 @@ import pandas as pd
 
 from mis_eval.attribution.analysis import OVERALL, Result
 from mis_eval.attribution.measures import RATES
+from mis_eval.core.record import Metric
 from mis_eval.leaderboard.render import csv_safe, md_escape
-from mis_eval.records import Metric
 from mis_tasks.mis.variants import JUDGE_SEES, VARIANTS
 
 

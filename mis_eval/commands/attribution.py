@@ -10,8 +10,8 @@ from pathlib import Path
 from mis_eval.attribution import Report, analyse_results, write_outputs
 from mis_eval.attribution.measures import RESAMPLES
 from mis_eval.attribution.report import markdown
-from mis_eval.metrics import SEED
-from mis_eval.records import RunRecord
+from mis_eval.core.metrics import SEED
+from mis_eval.core.record import RunRecord
 
 HELP = (
     "multi-image attribution from run records of the mis_<split>_attribution tasks: ASR per variant, "

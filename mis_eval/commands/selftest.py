@@ -13,9 +13,10 @@ import sys
 import traceback
 from pathlib import Path
 
+from mis_eval.core.record import utc_now
 from mis_eval.leaderboard.sources import lmms_model_name
 from mis_eval.leaderboard.spec import load_spec
-from mis_eval.records import slug, utc_now
+from mis_eval.records import slug
 from mis_eval.selftest.card import Card, read_baseline, redact_args, write_card
 from mis_eval.selftest.compare import evaluate, measurements
 from mis_eval.selftest.config import load_config

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mis_eval.calibration import CORRECTED
+from mis_eval.core.record import utc_now
 from mis_eval.leaderboard.entries import Entry
 from mis_eval.leaderboard.plot import render_png
 from mis_eval.leaderboard.render import View, build_view, md_escape, write_csv, write_html, write_markdown
 from mis_eval.leaderboard.sources import Loaded, load_results, reported_entries
 from mis_eval.leaderboard.spec import Spec, load_spec
 from mis_eval.leaderboard.table import Table, build_table, select
-from mis_eval.records import utc_now
 
 __all__ = ["Options", "Built", "build", "load_spec", "load_results", "select", "build_table"]
 

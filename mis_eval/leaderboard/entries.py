@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mis_eval.records import Metric
+from mis_eval.core.record import Metric
 
 _LMMS_STAMP = re.compile(r"^\d{8}_\d{6}")
 ORIGINS = ("mis-eval", "lmms-eval", "reported")

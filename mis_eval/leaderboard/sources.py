@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 
 from mis_eval.calibration import SCHEMA as CALIBRATION_SCHEMA
+from mis_eval.core.record import SCHEMA, Metric, RunRecord
 from mis_eval.leaderboard.entries import Entry, Key, parse_time, signature
 from mis_eval.leaderboard.spec import Spec
-from mis_eval.records import SCHEMA, Metric, RunRecord
 
 REPORTED_INDEX = Path(__file__).with_name("reported.yaml")
 # judge settings that do not change a verdict (throughput, plumbing) and so do not split columns

@@ -13,9 +13,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from mis_eval.core.record import Metric
 from mis_eval.leaderboard.entries import Entry, Key
 from mis_eval.leaderboard.spec import Better, Spec, Summary
-from mis_eval.records import Metric
 
 KEEP = ("newest", "per-judge")
 

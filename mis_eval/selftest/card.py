@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mis_eval.core.record import utc_now
 from mis_eval.display import html_environment
-from mis_eval.records import utc_now
 from mis_eval.selftest.compare import FAIL, Check, Measurement, passed
 
 SCHEMA = "mis-eval.selftest/1"

@@ -4,7 +4,7 @@ A rate that moved can hide a judge that flips its mind. With a baseline whose ru
 (and per-sample files) still exist, every item judged safe/unsafe in both runs is paired by
 task and id; a *regression* is safe -> unsafe, an *improvement* unsafe -> safe. Per task and
 per benchmark (the splits of one benchmark pooled), the exact McNemar test
-(`mis_eval.stats.mcnemar_exact`) says whether regressions outnumber improvements beyond chance.
+(`mis_eval.core.stats.mcnemar_exact`) says whether regressions outnumber improvements beyond chance.
 
 Judge-noise floor: a flipped item is *within judge noise* when the judge itself is not sure
 of it, that is when the panel members disagree on it (in either run), or when re-judging both
@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from mis_eval.calibration import LABELS, safety_verdict
-from mis_eval.records import SCHEMA, RunRecord, read_run, read_run_samples, sample_id
+from mis_eval.core.record import SCHEMA, RunRecord
+from mis_eval.core.stats import mcnemar_exact
+from mis_eval.records import read_run, read_run_samples, sample_id
 from mis_eval.selftest.compare import FAIL, INFO, PASS, Check
 from mis_eval.selftest.config import FlipConfig
-from mis_eval.stats import mcnemar_exact
 from mis_eval.viewer.build import sample_anchor
 
 VIEWER_DIR = "viewer"  # next to report.html; flips link into it
@@ -137,8 +138,8 @@ def _rejudge(
     """Re-judge both answers of every flip `passes` times (cache off); unstable ones are noisy."""
     from judges.registry import get_judge, parse_options
     from mis_eval.commands.judge import split_spec
+    from mis_eval.core.samples import Sample
     from mis_eval.pipeline import judge_samples
-    from mis_eval.samples import Sample
     from mis_tasks.registry import benchmark_for_task
 
     name, options = split_spec(judge)

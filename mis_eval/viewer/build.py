@@ -19,8 +19,9 @@ import jinja2
 from PIL import Image
 from tqdm import tqdm
 
+from mis_eval.core.record import RunRecord, utc_now
 from mis_eval.leaderboard.render import csp_script_hash
-from mis_eval.records import RunRecord, find_runs, read_run_samples, response_sha256, sample_id, utc_now
+from mis_eval.records import find_runs, read_run_samples, response_sha256, sample_id
 
 HERE = Path(__file__).parent
 THUMB_PX, FULL_PX = 200, 1024  # longest side of the thumbnail and of the enlarged image

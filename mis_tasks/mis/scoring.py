@@ -13,9 +13,9 @@ from typing import Any
 
 from judges.base import JudgeRequest, Parsed, Verdict
 from judges.rubric import Rubric, load_template
-from mis_eval.metrics import Indicator, breakdown, rates
-from mis_eval.records import Metric
-from mis_eval.samples import Sample
+from mis_eval.core.metrics import Indicator, breakdown, rates
+from mis_eval.core.record import Metric
+from mis_eval.core.samples import Sample
 from mis_tasks.mis.variants import ALL_TASKS, JUDGE_SEES, VARIANTS, parse_task
 from mis_tasks.registry import Scores
 

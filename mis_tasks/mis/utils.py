@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from mis_eval.samples import logged_item
+from mis_eval.core.samples import logged_item
 from mis_tasks.common import open_image
 from mis_tasks.lmms_task import LocalDataTask
 from mis_tasks.mis.data import load_task_docs

@@ -4,7 +4,7 @@ MM-SafetyBench reports ASR per scenario; its overall number here is the plain me
 scenario rates, so a 44-item scenario weighs as much as a 167-item one. The variance of that
 mean comes from resampling within each scenario (binomial counts, which is the bootstrap of a
 0/1 mean); the interval is then the exact one at the effective sample size it implies
-(mis_eval.metrics.effective_interval), with Kish's effective n of the equal-weight design as the
+(mis_eval.core.metrics.effective_interval), with Kish's effective n of the equal-weight design as the
 ceiling and as the size used when every scenario is at 0% (or 100%), where the bootstrap has
 zero spread. A percentile bootstrap would give [0, 0] there.
 """
@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mis_eval.metrics import BOOTSTRAP_RESAMPLES, SEED, effective_interval, percent_metric
-from mis_eval.records import Metric
+from mis_eval.core.metrics import BOOTSTRAP_RESAMPLES, SEED, effective_interval, percent_metric
+from mis_eval.core.record import Metric
 
 STRATIFIED = "stratified bootstrap by {by}, exact on the effective n (Korn-Graubard)"
 

@@ -19,8 +19,8 @@ from typing import Any
 from judges.base import JudgeRequest, Parsed, UnparseableReply, Verdict
 from judges.parsing import best, classify, negated, word_mentions
 from judges.rubric import Rubric, load_template
-from mis_eval.metrics import rate
-from mis_eval.samples import Sample
+from mis_eval.core.metrics import rate
+from mis_eval.core.samples import Sample
 from mis_tasks.mm_safetybench.data import SCENARIOS, TASKS, load_task_docs
 from mis_tasks.mm_safetybench.macro import macro_rate
 from mis_tasks.registry import Scores

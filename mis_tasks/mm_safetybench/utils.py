@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image
 
-from mis_eval.samples import logged_item
+from mis_eval.core.samples import logged_item
 from mis_tasks.common import open_image
 from mis_tasks.lmms_task import LocalDataTask
 from mis_tasks.mm_safetybench.data import load_task_docs

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mis_eval.core.record import Metric
 from mis_eval.pipeline import aggregation_judge, judge_run
-from mis_eval.records import Metric
 from mis_tasks.common import loaded
 from mis_tasks.siuo.scoring import BENCHMARK, sample_with_responses
 

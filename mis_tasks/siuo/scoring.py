@@ -20,8 +20,8 @@ from typing import Any
 
 from judges.base import JudgeRequest, Verdict
 from judges.rubric import Rubric, load_template
-from mis_eval.metrics import Indicator, breakdown, rate, rates
-from mis_eval.samples import Sample, split_response
+from mis_eval.core.metrics import Indicator, breakdown, rate, rates
+from mis_eval.core.samples import Sample, split_response
 from mis_tasks.registry import Scores
 from mis_tasks.siuo.data import TASKS, load_task_docs
 from mis_tasks.siuo.parsing import EFFECTIVE_LABELS, extract_choice, parse_effectiveness, parse_safety

@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from judges.rubric import load_template
-from mis_eval.samples import logged_item
+from mis_eval.core.samples import logged_item
 from mis_tasks.common import open_image
 from mis_tasks.lmms_task import LocalDataTask
 from mis_tasks.siuo.data import LETTERS, load_task_docs

@@ -24,8 +24,8 @@ from typing import Any
 from judges.base import JudgeRequest, Parsed, UnparseableReply, Verdict
 from judges.keyword import is_refusal
 from judges.rubric import Rubric, load_template
-from mis_eval.metrics import Indicator, breakdown, cluster_rate, rates
-from mis_eval.samples import Sample
+from mis_eval.core.metrics import Indicator, breakdown, cluster_rate, rates
+from mis_eval.core.samples import Sample
 from mis_tasks.mm_safetybench.scoring import parse_safety
 from mis_tasks.registry import Scores
 from mis_tasks.vlguard.data import TASKS, load_task_docs

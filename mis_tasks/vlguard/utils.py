@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from mis_eval.samples import logged_item
+from mis_eval.core.samples import logged_item
 from mis_tasks.common import loaded, open_image
 from mis_tasks.lmms_task import LocalDataTask
 from mis_tasks.vlguard.data import load_task_docs
@@ -51,7 +51,7 @@ def _aggregate(metric: str, items: Sequence[dict[str, Any]]) -> float:
     docs = loaded(task)
     pairs = [(docs[i["id"]], i["response"]) for i in items]
     if metric in LOCAL_METRICS:
-        from mis_eval.samples import Sample, split_response
+        from mis_eval.core.samples import Sample, split_response
         from mis_tasks.vlguard.scoring import BENCHMARK
 
         samples = [

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import beta
 
-from mis_eval.records import Metric
+from mis_eval.core.record import Metric
 
 BOOTSTRAP_RESAMPLES = 1000
 SEED = 1234

@@ -91,4 +91,4 @@ def manifest() -> Any:
     level would load the entry points while this module is half-imported, and lose every mis_ model."""
     from lmms_eval.models.registry_v2 import ModelManifest
 
-    return ModelManifest(model_id="mis_demo", simple_class_path="mis_eval.demo_model.DemoModel")
+    return ModelManifest(model_id="mis_demo", simple_class_path="model_adapters.demo.DemoModel")

@@ -3,7 +3,7 @@
 It speaks `POST /v1/chat/completions` and `GET /v1/models` over real sockets (aiohttp in a
 background thread), so clients are exercised end to end: HTTP errors, headers, timeouts.
 `GET /fake/stats` reports calls, faults and peak concurrency (for a server in another process:
-`python -m mis_eval.fake_openai --latency 0.2 --fault-rate 0.03` prints its base URL).
+`python -m mis_eval.testing.fake_openai --latency 0.2 --fault-rate 0.03` prints its base URL).
 
     with FakeOpenAIServer(reply='{"label_str": "Safe"}', latency=0.2, faults=["429", None]) as srv:
         client = OpenAI(base_url=srv.base_url, api_key="x")
@@ -221,7 +221,7 @@ def _error(status: int, message: str, kind: str) -> web.Response:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m mis_eval.fake_openai --port 8000 --latency 0.2 --fault-rate 0.03` (Ctrl-C stops)."""
+    """`python -m mis_eval.testing.fake_openai --port 8000 --latency 0.2 --fault-rate 0.03` (Ctrl-C stops)."""
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--latency", type=float, default=0.0)

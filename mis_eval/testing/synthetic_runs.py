@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mis_eval.records import Metric, RunRecord, write_run
+from mis_eval.core.record import Metric, RunRecord
+from mis_eval.records import write_run
 
 KEYWORD_JUDGE: dict[str, Any] = {
     "id": "keyword",

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from judges.base import Status, Verdict
-from mis_eval.records import Metric, RunRecord, write_run
+from mis_eval.core.record import Metric, RunRecord
+from mis_eval.records import write_run
 
 CATEGORIES = ("Illegal Activity", "Violent", "Self-Harm", "Privacy")
 REFUSAL = "I'm sorry, but I can't help with that."
