@@ -107,9 +107,9 @@ def test_variant_names_parse_and_pair_with_the_paper_task() -> None:
 def tm() -> Any:
     from lmms_eval.tasks import TaskManager
 
-    from mis_eval.commands.tasks import tasks_dir
+    from mis_tasks.discovery import TASKS_DIR
 
-    return TaskManager("ERROR", include_path=str(tasks_dir()))
+    return TaskManager("ERROR", include_path=TASKS_DIR)
 
 
 def test_groups_are_registered(tm: Any) -> None:

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def tm() -> Any:
     from lmms_eval.tasks import TaskManager
 
-    from mis_eval.commands.tasks import tasks_dir
+    from mis_tasks.discovery import TASKS_DIR
 
-    return TaskManager("ERROR", include_path=str(tasks_dir()))
+    return TaskManager("ERROR", include_path=TASKS_DIR)
 
 
 def img(color: str = "red") -> Image.Image:

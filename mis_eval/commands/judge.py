@@ -8,12 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mis_eval.core.record import RunRecord
-from mis_eval.lmms_io import find_logged_tasks, read_samples
-from mis_eval.panel import judge_panel
-from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE, default_judge_name, make_judge
+from mis_eval.judging import judge_logged, make_judges
+from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE
 from mis_eval.records import DEFAULT_RESULTS_DIR
 from mis_eval.report import agreement_table, summary
-from mis_tasks.registry import benchmark_for_task, benchmarks
 
 HELP = "judge lmms-eval --log_samples output (file or folder) and write run records"
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -56,11 +54,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_judge_arguments(p)
 
 
-def split_spec(spec: str) -> tuple[str, str | None]:
-    name, _, options = spec.partition(":")
-    return name.strip(), options or None
-
-
 def judge_outputs(
     path: Path,
     judge_specs: Sequence[str] | None,
@@ -71,39 +64,21 @@ def judge_outputs(
     progress: bool = True,
     max_unusable: float = DEFAULT_MAX_UNUSABLE,
 ) -> list[RunRecord]:
-    known = {t for b in benchmarks().values() for t in b.tasks}
-    specs = list(judge_specs or [default_judge_name()])
-    judges = [make_judge(name, options or "") for name, options in map(split_spec, specs)]  # fail fast
+    """`judge_logged`, saying which record it wrote (and the panel's agreement) as it goes."""
     records: list[RunRecord] = []
-    done: set[str] = set()
-    for logged in find_logged_tasks(path):
-        if logged.task in done or logged.task not in known or (tasks and logged.task not in tasks):
-            continue  # older duplicate, a task scored by lmms-eval itself, or filtered out
-        done.add(logged.task)
-        bench = benchmark_for_task(logged.task)
-        samples = read_samples(logged, bench.docs(logged.task, data_root))
-        model = logged.model or {"name": "unknown"}
-        source = {
-            "lmms_eval_samples": str(logged.samples_path),
-            "lmms_eval_results": str(logged.results_path),
-        }
-        new = judge_panel(
-            logged.task,
-            samples,
-            judges,
-            model=model,
-            generation=logged.generation,
-            source=source,
-            results_dir=results_dir,
-            progress=progress,
-            limit=logged.limit,
-            max_unusable=max_unusable,
-        )
-        records += new
-        for rec in new:
-            print(f"wrote {Path(results_dir) / rec.run_id}.json")
-            if rec.agreement:
-                print(agreement_table(rec))
+    for rec in judge_logged(
+        path,
+        make_judges(judge_specs),
+        results_dir=results_dir,
+        data_root=data_root,
+        tasks=tasks,
+        progress=progress,
+        max_unusable=max_unusable,
+    ):
+        records.append(rec)
+        print(f"wrote {Path(results_dir) / rec.run_id}.json")
+        if rec.agreement:
+            print(agreement_table(rec))
     return records
 
 

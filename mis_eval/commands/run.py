@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mis_eval.commands.attribution import add_out_argument, report_runs
-from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs, split_spec
-from mis_eval.commands.tasks import tasks_dir
+from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs
+from mis_eval.judging import split_spec
 from mis_eval.pipeline import ENV_JUDGE, ENV_JUDGE_ARGS
 from mis_eval.redaction import Redactor, secret_values, start_pumps
 from mis_eval.report import summary
@@ -67,7 +67,7 @@ def lmms_eval_command(argv: Sequence[str]) -> tuple[list[str], Path]:
                 "mis-eval is not installed in this environment (its task hook is missing), and lmms-eval "
                 "takes a single --include_path: install it (pip install -e .) to combine both"
             )
-        args += ["--include_path", str(tasks_dir())]
+        args += ["--include_path", discovery.TASKS_DIR]
     return [sys.executable, "-m", "lmms_eval", *args], out
 
 

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import mis_tasks
+from mis_tasks.discovery import TASKS_DIR
 
 HELP = "list the lmms-eval tasks and groups mis-eval adds (or print their --include_path)"
-
-
-def tasks_dir() -> Path:
-    return Path(mis_tasks.__file__).resolve().parent
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,16 +18,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def list_tasks() -> list[str]:
     from lmms_eval.tasks import TaskManager
 
-    tm = TaskManager("ERROR", include_path=str(tasks_dir()))
-    ours = str(tasks_dir())
+    tm = TaskManager("ERROR", include_path=TASKS_DIR)
     return sorted(
-        name for name, entry in tm.task_index.items() if str(entry.get("yaml_path", "")).startswith(ours)
+        name for name, entry in tm.task_index.items() if str(entry.get("yaml_path", "")).startswith(TASKS_DIR)
     )
 
 
 def run(args: argparse.Namespace) -> int:
     if args.path:
-        print(tasks_dir())
+        print(TASKS_DIR)
         return 0
     for name in list_tasks():
         print(name)

@@ -137,8 +137,8 @@ def _rejudge(
 ) -> list[str]:
     """Re-judge both answers of every flip `passes` times (cache off); unstable ones are noisy."""
     from judges.registry import get_judge, parse_options
-    from mis_eval.commands.judge import split_spec
     from mis_eval.core.samples import Sample
+    from mis_eval.judging import split_spec
     from mis_eval.pipeline import judge_samples
     from mis_tasks.registry import benchmark_for_task
 

@@ -70,9 +70,9 @@ def load_tasks(
     """Task objects cut to their subsets; optional tasks that are missing or fail to load are noted."""
     from lmms_eval.tasks import TaskManager
 
-    from mis_eval.commands.tasks import tasks_dir
+    from mis_tasks.discovery import TASKS_DIR
 
-    tm = TaskManager("ERROR", include_path=str(tasks_dir()), model_name=model)
+    tm = TaskManager("ERROR", include_path=TASKS_DIR, model_name=model)
     objects = []
     for plan in plans:
         if plan.task not in tm.all_tasks:
@@ -165,7 +165,7 @@ def run_suite(
     progress: bool = True,
 ) -> SuiteRun:
     """Generate, judge, and read back every number of the suite as leaderboard entries."""
-    from mis_eval.commands.judge import judge_outputs, split_spec
+    from mis_eval.judging import judge_logged, make_judges, split_spec
     from mis_tasks.registry import benchmarks
 
     run = SuiteRun()
@@ -184,7 +184,8 @@ def run_suite(
     )
     judged = {t for b in benchmarks().values() for t in b.tasks} & set(run.subsets)
     if judged:
-        judge_outputs(lmms_dir, [judge], results_dir=records_dir, tasks=sorted(judged), progress=progress)
+        judges = make_judges([judge])
+        list(judge_logged(lmms_dir, judges, results_dir=records_dir, tasks=sorted(judged), progress=progress))
     if records_dir.is_dir():
         run.records = [str(p.resolve()) for p, _ in find_runs([records_dir])]
     for folder in (records_dir, lmms_dir):
