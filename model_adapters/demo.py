@@ -11,7 +11,7 @@ something to tell apart. Its rules, all driven by hashes so they are fixed per i
 - an *alarming* image (`alarm_ratio` of images) or question (`text_alarm_ratio`) is refused
   on its own, in every variant that shows it.
 
-Otherwise it complies. Registered for lmms-eval as `--model mis_demo`.
+Otherwise it complies. Registered for lmms-eval as `--model mis_demo` (model_adapters.registry).
 """
 
 from __future__ import annotations
@@ -84,11 +84,3 @@ class DemoModel(lmms):
 
     def generate_until_multi_round(self, requests: list[Instance]) -> list[str]:
         raise NotImplementedError("mis_demo only generates")
-
-
-def manifest() -> Any:
-    """lmms-eval's entry point. ModelManifest is imported here: importing lmms_eval.models at module
-    level would load the entry points while this module is half-imported, and lose every mis_ model."""
-    from lmms_eval.models.registry_v2 import ModelManifest
-
-    return ModelManifest(model_id="mis_demo", simple_class_path="model_adapters.demo.DemoModel")

@@ -1,18 +1,26 @@
-"""The registry of model families: what differs between them is data, not code paths."""
+"""The registry of model families: what differs between them is data, not code paths.
+
+A family is one module under `model_adapters/models/` whose `FAMILY` is its record; the
+lmms-eval model ids (`model_adapters.registry`) and classes (`model_adapters.family_models`)
+are derived from these records. Import-light (layouts only): lmms-eval reads the records
+while importing.
+"""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import model_adapters.models
 from model_adapters.layouts import Layout
 
 
 @dataclass(frozen=True, eq=False)
 class Family:
-    name: str  # registry key, e.g. "qwen2_vl"
-    model_id: str  # lmms-eval --model name, e.g. "mis_qwen2_vl"
+    name: str  # registry key, e.g. "qwen2_vl"; the lmms-eval model id is mis_<name>
     layout: Layout
     default_checkpoint: str  # the paper's checkpoint, used when no pretrained= is given
     model_types: tuple[str, ...] = ()  # accepted config.model_type values (empty: unchecked)
@@ -29,22 +37,16 @@ class Family:
     # the model arg max_new_tokens= overrides both)
     max_new_tokens: int | None = None
     notes: str = ""  # where we knowingly differ from the reference run, written into every run record
+    aliases: tuple[str, ...] = ()  # other lmms-eval --model names, e.g. "mis_internvl"
+
+    @property
+    def model_id(self) -> str:
+        """lmms-eval --model name, e.g. "mis_qwen2_vl" (the prefix keeps clear of lmms-eval's own)."""
+        return f"mis_{self.name}"
 
     @property
     def supports_hf(self) -> bool:
         return self.hf_processor is not None
-
-
-_FAMILIES: dict[str, Family] = {}
-FAMILY_MODULES = (
-    "qwen2_vl",
-    "internvl2_5",
-    "phi3_5_v",
-    "idefics3",
-    "llava_onevision",
-    "llava_interleave",
-    "deepseek_vl2",
-)
 
 
 class UnknownFamilyError(KeyError):
@@ -52,20 +54,29 @@ class UnknownFamilyError(KeyError):
         return str(self.args[0])
 
 
-def register_family(family: Family) -> Family:
-    if family.name in _FAMILIES and _FAMILIES[family.name] is not family:
-        raise ValueError(f"model family {family.name!r} is registered twice")
-    _FAMILIES[family.name] = family
-    return family
+def index_families(families: Iterable[Family]) -> dict[str, Family]:
+    """name -> record; a name, model id or alias claimed twice is an error, not a silent override."""
+    by_name: dict[str, Family] = {}
+    claimed: dict[str, str] = {}  # model id or alias -> family name
+    for family in families:
+        for model_name in (family.model_id, *family.aliases):
+            if model_name in claimed:
+                who = f"{claimed[model_name]!r} and {family.name!r}"
+                raise ValueError(f"model name {model_name!r} is claimed by families {who}")
+            claimed[model_name] = family.name
+        by_name[family.name] = family
+    return by_name
 
 
-def _load_builtin() -> None:
-    for module in FAMILY_MODULES:
-        importlib.import_module(f"model_adapters.models.{module}")
+_FAMILIES: dict[str, Family] = {}
 
 
 def all_families() -> dict[str, Family]:
-    _load_builtin()
+    """Every `FAMILY` under model_adapters/models/, in module-name order (read once)."""
+    if not _FAMILIES:
+        modules = sorted(m.name for m in pkgutil.iter_modules(model_adapters.models.__path__))
+        found = [importlib.import_module(f"model_adapters.models.{m}").FAMILY for m in modules]
+        _FAMILIES.update(index_families(found))
     return dict(_FAMILIES)
 
 

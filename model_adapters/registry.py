@@ -1,25 +1,36 @@
 """lmms-eval model entry point (setup.cfg: lmms_eval.models = mis_eval = model_adapters.registry:manifests).
 
 lmms-eval registers these with overwrite=True, so every id carries the mis_ prefix to never
-replace one of its builtin models. Kept import-light: lmms-eval calls this while importing.
+replace one of its builtin models. Kept import-light (the family records and their layouts,
+no adapter code): lmms-eval calls this while importing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# model id -> (class path, aliases)
-MODELS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "mis_qwen2_vl": ("model_adapters.models.qwen2_vl.MisQwen2VL", ()),
-    "mis_internvl2_5": ("model_adapters.models.internvl2_5.MisInternVL2_5", ("mis_internvl",)),
-    "mis_phi3_5_v": ("model_adapters.models.phi3_5_v.MisPhi3_5V", ("mis_phi3_v",)),
-    "mis_idefics3": ("model_adapters.models.idefics3.MisIdefics3", ()),
-    "mis_llava_onevision": ("model_adapters.models.llava_onevision.MisLlavaOneVision", ()),
-    "mis_llava_interleave": ("model_adapters.models.llava_interleave.MisLlavaInterleave", ()),
-    "mis_deepseek_vl2": ("model_adapters.models.deepseek_vl2.MisDeepseekVL2", ()),
+from model_adapters.families import all_families
+
+FAMILY_CLASSES = "model_adapters.family_models"
+# the adapters that are not one family: model id -> (class path, aliases)
+OTHER_MODELS: dict[str, tuple[str, tuple[str, ...]]] = {
     "mis_vlm": ("model_adapters.adapter.MultiImageModel", ()),  # family= or auto-detected
     "mis_openai": ("model_adapters.openai_api.MisOpenAI", ("mis_api",)),
+    "mis_demo": ("model_adapters.demo.DemoModel", ()),  # offline stand-in for `mis-eval demo`
 }
+
+
+def models() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """model id -> (class path, aliases): every family's, then the others; a name used twice is an error."""
+    table = {f.model_id: (f"{FAMILY_CLASSES}.{f.model_id}", f.aliases) for f in all_families().values()}
+    claimed = {name for _, aliases in table.values() for name in aliases} | set(table)
+    for model_id, (path, aliases) in OTHER_MODELS.items():
+        taken = claimed & {model_id, *aliases}
+        if taken:
+            raise ValueError(f"model name(s) {', '.join(sorted(taken))} of {path} are already a family's")
+        claimed |= {model_id, *aliases}
+        table[model_id] = (path, aliases)
+    return table
 
 
 def manifests() -> list[Any]:
@@ -27,5 +38,5 @@ def manifests() -> list[Any]:
 
     return [
         ModelManifest(model_id=mid, simple_class_path=path, aliases=aliases)
-        for mid, (path, aliases) in MODELS.items()
+        for mid, (path, aliases) in models().items()
     ]

@@ -77,9 +77,9 @@ def test_tiny_qwen2_vl_through_lmms_eval_saves_its_own_answers(
     assert record.generation["max_new_tokens"] == 1024  # the task's own setting, kept beside it
 
     # the same model in this process, one request at a time, on the same records
-    from model_adapters.models.qwen2_vl import MisQwen2VL
+    from model_adapters.family_models import MODELS
 
-    model = MisQwen2VL(
+    model = MODELS["mis_qwen2_vl"](
         pretrained=str(tiny_models("qwen2_vl")),
         backend="hf",
         batch_size=1,

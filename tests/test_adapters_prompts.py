@@ -8,10 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from model_adapters.families import UnknownFamilyError, all_families, family_for_model_type, get_family
+from model_adapters.families import (
+    Family,
+    UnknownFamilyError,
+    all_families,
+    family_for_model_type,
+    get_family,
+    index_families,
+)
 from model_adapters.hf_loading import load_processor
+from model_adapters.layouts import ChatLayout
 from model_adapters.models import internvl2_5
-from model_adapters.registry import MODELS, manifests
+from model_adapters.registry import OTHER_MODELS, manifests
 from tests.adapters_support import tiny_models_fixture
 
 Models = Callable[[str], Path]
@@ -73,14 +81,26 @@ def test_chat_families_use_the_checkpoints_own_template(tiny_models: Models) -> 
     )
 
 
-def test_every_family_has_a_registered_model_class() -> None:
+def test_every_family_is_an_lmms_eval_model_under_its_id_and_aliases() -> None:
+    from lmms_eval.models import get_model
+
     families = all_families()
-    assert len(families) == 7
+    assert len(families) == 7  # one per module under model_adapters/models/
     for family in families.values():
-        path, _ = MODELS[family.model_id]
-        module, name = path.rsplit(".", 1)
-        cls = getattr(importlib.import_module(module), name)
-        assert cls.family_name == family.name
+        for name in (family.model_id, *family.aliases):
+            cls = get_model(name)
+            assert cls.family_name == family.name, name
+            assert cls is importlib.import_module(cls.__module__).__dict__[cls.__name__]  # importable by path
+    assert {m.model_id for m in manifests()} == {f.model_id for f in families.values()} | set(OTHER_MODELS)
+
+
+def test_a_model_name_claimed_twice_fails_loudly() -> None:
+    qwen = get_family("qwen2_vl")
+    with pytest.raises(ValueError, match="'mis_qwen2_vl' is claimed by families 'qwen2_vl' and 'qwen2_vl'"):
+        index_families([qwen, Family(name="qwen2_vl", layout=ChatLayout(), default_checkpoint="x")])
+    clash = Family(name="other", layout=ChatLayout(), default_checkpoint="x", aliases=("mis_internvl",))
+    with pytest.raises(ValueError, match="'mis_internvl' is claimed by families 'internvl2_5' and 'other'"):
+        index_families([*all_families().values(), clash])
 
 
 def test_model_ids_never_replace_lmms_eval_builtins() -> None:
@@ -96,10 +116,10 @@ def test_model_ids_never_replace_lmms_eval_builtins() -> None:
 def test_lmms_eval_resolves_our_models_through_the_entry_point() -> None:
     from lmms_eval.models import get_model
 
-    from model_adapters.models.qwen2_vl import MisQwen2VL
+    from model_adapters.family_models import MODELS
     from model_adapters.openai_api import MisOpenAI
 
-    assert get_model("mis_qwen2_vl") is MisQwen2VL
+    assert get_model("mis_qwen2_vl") is MODELS["mis_qwen2_vl"]
     assert get_model("mis_openai") is MisOpenAI
     assert get_model("mis_internvl").family_name == "internvl2_5"
 

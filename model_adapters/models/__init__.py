@@ -1,1 +1,1 @@
-"""One small module per model family: its Family record and its lmms-eval model class."""
+"""One small module per model family, each defining its `FAMILY` record (model_adapters.families)."""

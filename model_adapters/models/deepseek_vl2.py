@@ -5,27 +5,19 @@ the default cap here (max_new_tokens= overrides it). Unlike the reference we do 
 text in responses (bug M6), nor drop items whose generation raised: they are recorded failures.
 """
 
-from model_adapters.adapter import MultiImageModel
-from model_adapters.families import Family, register_family
+from model_adapters.families import Family
 from model_adapters.layouts import RawLayout
 
-FAMILY = register_family(
-    Family(
-        name="deepseek_vl2",
-        model_id="mis_deepseek_vl2",
-        # "<|User|>: <image>\n<image>\n{question}\n\n<|Assistant|>:"
-        layout=RawLayout(image_block="{image}\n", template="<|User|>: {content}\n\n<|Assistant|>:"),
-        default_checkpoint="deepseek-ai/deepseek-vl2",
-        model_types=("deepseek_vl_v2",),
-        vllm_kwargs={"hf_overrides": {"architectures": ["DeepseekVLV2ForCausalLM"]}},
-        max_new_tokens=512,
-        notes=(
-            "At most 512 new tokens, as the reference; the end-of-sentence text the reference kept in "
-            "responses (skip_special_tokens=False) is not kept here."
-        ),
-    )
+FAMILY = Family(
+    name="deepseek_vl2",
+    # "<|User|>: <image>\n<image>\n{question}\n\n<|Assistant|>:"
+    layout=RawLayout(image_block="{image}\n", template="<|User|>: {content}\n\n<|Assistant|>:"),
+    default_checkpoint="deepseek-ai/deepseek-vl2",
+    model_types=("deepseek_vl_v2",),
+    vllm_kwargs={"hf_overrides": {"architectures": ["DeepseekVLV2ForCausalLM"]}},
+    max_new_tokens=512,
+    notes=(
+        "At most 512 new tokens, as the reference; the end-of-sentence text the reference kept in "
+        "responses (skip_special_tokens=False) is not kept here."
+    ),
 )
-
-
-class MisDeepseekVL2(MultiImageModel):
-    family_name = "deepseek_vl2"

@@ -1,23 +1,14 @@
 """Phi-3.5-Vision: a raw prompt with numbered <|image_i|> tags; remote code, so vLLM only."""
 
-from model_adapters.adapter import MultiImageModel
-from model_adapters.families import Family, register_family
+from model_adapters.families import Family
 from model_adapters.layouts import RawLayout
 
-FAMILY = register_family(
-    Family(
-        name="phi3_5_v",
-        model_id="mis_phi3_5_v",
-        # "<|user|>\n<|image_1|>\n<|image_2|>\n{question}<|end|>\n<|assistant|>\n"
-        layout=RawLayout(
-            image_block="<|image_{i}|>\n", template="<|user|>\n{content}<|end|>\n<|assistant|>\n"
-        ),
-        default_checkpoint="microsoft/Phi-3.5-vision-instruct",
-        model_types=("phi3_v",),
-        trust_remote_code=True,
-    )
+FAMILY = Family(
+    name="phi3_5_v",
+    # "<|user|>\n<|image_1|>\n<|image_2|>\n{question}<|end|>\n<|assistant|>\n"
+    layout=RawLayout(image_block="<|image_{i}|>\n", template="<|user|>\n{content}<|end|>\n<|assistant|>\n"),
+    default_checkpoint="microsoft/Phi-3.5-vision-instruct",
+    model_types=("phi3_v",),
+    trust_remote_code=True,
+    aliases=("mis_phi3_v",),
 )
-
-
-class MisPhi3_5V(MultiImageModel):
-    family_name = "phi3_5_v"

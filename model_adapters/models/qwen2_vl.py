@@ -1,7 +1,6 @@
 """Qwen2-VL: typed content items rendered by the checkpoint's chat template (reference vLLM script)."""
 
-from model_adapters.adapter import MultiImageModel
-from model_adapters.families import Family, register_family
+from model_adapters.families import Family
 from model_adapters.layouts import ChatLayout
 
 # What the reference ran: qwen_vl_utils.process_vision_info resized every image to its defaults
@@ -18,20 +17,13 @@ NOTES = (
     "tokens; here the checkpoint's context applies and a prompt that does not fit is a failed generation."
 )
 
-FAMILY = register_family(
-    Family(
-        name="qwen2_vl",
-        model_id="mis_qwen2_vl",
-        layout=ChatLayout(),
-        default_checkpoint="Qwen/Qwen2-VL-7B-Instruct",
-        model_types=("qwen2_vl",),
-        hf_processor="Qwen2VLProcessor",
-        hf_processor_kwargs=HF_PIXELS,
-        mm_processor_kwargs=PIXELS,
-        notes=NOTES,
-    )
+FAMILY = Family(
+    name="qwen2_vl",
+    layout=ChatLayout(),
+    default_checkpoint="Qwen/Qwen2-VL-7B-Instruct",
+    model_types=("qwen2_vl",),
+    hf_processor="Qwen2VLProcessor",
+    hf_processor_kwargs=HF_PIXELS,
+    mm_processor_kwargs=PIXELS,
+    notes=NOTES,
 )
-
-
-class MisQwen2VL(MultiImageModel):
-    family_name = "qwen2_vl"
