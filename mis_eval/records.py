@@ -70,16 +70,11 @@ def read_run(path: Path | str) -> RunRecord:
         raise ValueError(f"{path}: {e}") from e
 
 
-def iter_runs(results_dir: Path | str = DEFAULT_RESULTS_DIR) -> Iterable[tuple[Path, RunRecord]]:
-    for p in sorted(Path(results_dir).rglob("*.json")):
-        yield p, read_run(p)
-
-
 def find_runs(paths: Iterable[Path | str]) -> list[tuple[Path, RunRecord]]:
     """Run records among files and folders (searched recursively), skipping other JSON.
 
-    Unlike `iter_runs`, a results folder may hold other files (lmms-eval results, calibration
-    records); a JSON that says it is a run record but cannot be read is still an error.
+    A results folder may hold other files (lmms-eval results, calibration records); a JSON
+    that says it is a run record but cannot be read is still an error.
     """
     out = []
     for p in map(Path, paths):

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from mis_eval.core.samples import FAILED_SENTINEL, split_response
-from mis_eval.records import iter_runs
+from mis_eval.records import find_runs
 from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 from tests.adapters_support import TINY_PROCESSOR_KWARGS, instances, tiny_models_fixture
 from tests.mis_data import make_root
@@ -69,7 +69,7 @@ def test_tiny_qwen2_vl_through_lmms_eval_saves_its_own_answers(
     saved = logged_responses(tmp_path)
     assert sorted(saved) == [0, 1, 2, 3, 4]
     # what the adapter ran with reaches the run record through lmms-eval's logged gen_kwargs
-    (record,) = [r for _, r in iter_runs(tmp_path / "results")]
+    (record,) = [r for _, r in find_runs([tmp_path / "results"])]
     adapter = record.generation["adapter"]
     assert (adapter["family"], adapter["backend"], adapter["max_new_tokens"]) == ("qwen2_vl", "hf", 8)
     assert adapter["image_processing"] == TINY_PROCESSOR_KWARGS["qwen2_vl"]
@@ -117,7 +117,7 @@ def test_failed_api_requests_are_saved_as_failures_and_judged_as_errors(tmp_path
     assert "mis_hard/test/2 (id=3)" in error and "HTTP 500" in error
     assert all(v["status"] == "ok" for i in ("1", "2", "4") for v in rows[i]["verdicts"].values())
     assert all(v["status"] != "ok" for v in rows["3"]["verdicts"].values())  # never judged as an answer
-    ((_, record),) = iter_runs(tmp_path / "results")
+    ((_, record),) = find_runs([tmp_path / "results"])
     assert record.counts["generation_failed"] == 1
     assert record.metrics["ASR"].n == 3 and record.metrics["ASR"].n_excluded == 1  # ERROR, not in the rate
     everything = (

@@ -21,7 +21,7 @@ from judges.engine import JudgeSetupError
 from judges.parsing import parse_mis
 from judges.registry import get_judge
 from judges.rubric import Rubric
-from mis_eval.records import iter_runs
+from mis_eval.records import find_runs
 from mis_eval.report import overall_frame, overall_table
 from mis_eval.testing.fake_openai import FakeOpenAIServer, marker_reply
 from tests.mis_data import make_root, record
@@ -82,7 +82,7 @@ def test_all_verdicts_failing_exits_non_zero_and_marks_the_record_incomplete(tmp
         calls = srv.calls
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert "INCOMPLETE: 12 of 12 verdicts unusable" in proc.stderr
-    ((_, rec),) = iter_runs(tmp_path / "results")  # the record is still written
+    ((_, rec),) = find_runs([tmp_path / "results"])  # the record is still written
     assert rec.completeness["complete"] is False and rec.completeness["unusable"] == 12
     assert any(n.startswith("INCOMPLETE") for n in rec.notes)
     assert "INCOMPLETE" in proc.stdout  # the terminal table says so too
@@ -104,7 +104,7 @@ def test_threshold_is_an_option_and_a_usable_run_exits_zero(tmp_path: Path) -> N
     assert lenient.returncode == 0, lenient.stderr[-2000:]
     assert bad.returncode == 2 and "not a fraction" in bad.stderr
     runs = sorted(
-        (r for _, r in iter_runs(tmp_path / "results")), key=lambda r: r.completeness["max_unusable"]
+        (r for _, r in find_runs([tmp_path / "results"])), key=lambda r: r.completeness["max_unusable"]
     )
     assert [r.complete for r in runs] == [False, True]
 
@@ -117,7 +117,7 @@ def test_summary_shows_the_rates_denominator_not_the_sample_count(tmp_path: Path
         proc = mis_eval(
             ["judge", str(logs), "--judge", judge, "--data-root", str(root), "--no-progress"], tmp_path
         )
-    ((_, rec),) = iter_runs(tmp_path / "results")
+    ((_, rec),) = find_runs([tmp_path / "results"])
     assert rec.metrics["ASR"].n == 7
     row = overall_frame([rec]).iloc[0]
     assert row["n"] == "7" and row["samples"] == 10 and row["judge errors"] == 3

@@ -13,7 +13,7 @@ import pytest
 from mis_eval.commands.judge import judge_outputs
 from mis_eval.core.record import SCHEMA
 from mis_eval.core.samples import mark_failed
-from mis_eval.records import iter_runs, read_run
+from mis_eval.records import find_runs, read_run
 from tests.mis_data import make_root
 
 MIS_EVAL = [sys.executable, "-m", "mis_eval.cli"]
@@ -37,7 +37,7 @@ def test_demo_runs_whole_pipeline_offline(tmp_path: Path) -> None:
     proc = _run(["demo"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mis_hard" in proc.stdout and "ASR" in proc.stdout and "approximat" in proc.stdout
-    runs = dict(iter_runs(tmp_path / "results"))
+    runs = dict(find_runs([tmp_path / "results"]))
     assert {r.task["name"] for r in runs.values()} == {"mis_easy", "mis_hard", "mis_real"}
     for path, rec in runs.items():
         assert rec.schema == SCHEMA and rec.judge["id"] == "keyword" and rec.model["name"] == "mis_demo"
@@ -59,7 +59,7 @@ def test_run_forwards_to_lmms_eval_and_judges(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ASR" in proc.stdout  # lmms-eval's own table, from judging inside aggregation
-    ((path, rec),) = iter_runs(tmp_path / "results")
+    ((path, rec),) = find_runs([tmp_path / "results"])
     assert rec.task["name"] == "mis_hard" and rec.counts["samples"] == 5
     assert (tmp_path / "logs").is_dir()
 
@@ -83,7 +83,7 @@ def test_failed_generations_become_errors_excluded_from_rates(tmp_path: Path) ->
     )
     assert rec.counts["generation_failed"] == 1 and rec.counts["error"] == 0  # not a judge error
     assert rec.metrics["ASR"].value == pytest.approx(200 / 3, abs=1e-3) and rec.metrics["ASR"].n_excluded == 1
-    ((path, stored),) = iter_runs(tmp_path / "results")
+    ((path, stored),) = find_runs([tmp_path / "results"])
     rows = [json.loads(x) for x in (path.parent / stored.samples_file).read_text().splitlines()]
     assert rows[2]["response"] is None and "HTTP 500" in rows[2]["generation_error"]
     assert rows[2]["verdicts"] == {}  # never judged
@@ -135,7 +135,7 @@ def test_run_then_judge_against_an_openai_compatible_server(tmp_path: Path) -> N
         proc = _run(["judge", "logs", "--judge", judge], tmp_path, MIS_DATA_ROOT=str(root))
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert len(srv.requests) == len(plan)  # re-judging a finished run: zero calls
-    runs = sorted(iter_runs(tmp_path / "results"), key=lambda pr: pr[1].finished_at)
+    runs = sorted(find_runs([tmp_path / "results"]), key=lambda pr: pr[1].finished_at)
     rec = runs[-1][1]
     got = {k: m.value for k, m in rec.metrics.items()}
     assert got == pytest.approx(

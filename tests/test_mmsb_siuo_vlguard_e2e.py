@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mis_eval.records import iter_runs
+from mis_eval.records import find_runs
 from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 from tests.safety_bench_data import mmsb_root, siuo_root, vlguard_root
 
@@ -86,7 +86,7 @@ def test_three_benchmarks_from_lmms_eval_to_the_leaderboard(tmp_path: Path) -> N
         )
         assert again.returncode == 0, again.stderr[-4000:]
         assert calls > 0 and srv.calls == calls  # every response was judged once; re-judging hit the cache
-    runs = {rec.task["name"]: rec for _, rec in iter_runs(tmp_path / "results")}
+    runs = {rec.task["name"]: rec for _, rec in find_runs([tmp_path / "results"])}
     assert set(runs) == set(TASKS)
     got = {t: {k: m.value for k, m in r.metrics.items()} for t, r in runs.items()}
     for t in TASKS[:3]:

@@ -17,7 +17,6 @@ from typing import Any
 from mis_eval.core.record import Metric
 
 _LMMS_STAMP = re.compile(r"^\d{8}_\d{6}")
-ORIGINS = ("mis-eval", "lmms-eval", "reported")
 
 
 def signature(obj: Any) -> str:

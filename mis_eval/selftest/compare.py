@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from mis_eval.leaderboard.entries import Entry
@@ -225,9 +225,3 @@ def evaluate(
 
 def passed(checks: Sequence[Check]) -> bool:
     return not any(c.status == FAIL for c in checks)
-
-
-def as_dicts(items: Sequence[Check] | Mapping[str, Measurement]) -> Any:
-    if isinstance(items, Mapping):
-        return {k: asdict(v) for k, v in items.items()}
-    return [asdict(c) for c in items]

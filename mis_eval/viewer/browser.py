@@ -184,6 +184,3 @@ class Chromium:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(base64.b64decode(data))
         return out
-
-    def event_names(self) -> list[str]:
-        return [str(e.get("method")) for e in self.events]
