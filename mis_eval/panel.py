@@ -15,7 +15,8 @@ from judges.agreement import agreement, majority_vote
 from judges.base import Judge, JudgeInfo, Status, Verdict
 from mis_eval.core.record import RunRecord, utc_now
 from mis_eval.core.samples import Sample
-from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE, judge_samples, record_run
+from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE, record_run
+from mis_tasks.judging import judge_samples
 from mis_tasks.registry import benchmark_for_task
 
 NOT_GRADED = Verdict(Status.ERROR, error="not graded by this judge")

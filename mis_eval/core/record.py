@@ -41,9 +41,7 @@ class Metric:
     ci_high: float | None = None
     n: int = 0  # samples with a usable verdict (the denominator)
     n_excluded: int = 0  # judge errors / unparseable / failed generations, left out of n
-    ci_method: str | None = (
-        None  # how ci_low/ci_high were computed (core.metrics); None: unknown/none
-    )
+    ci_method: str | None = None  # how ci_low/ci_high were computed (core.metrics); None: unknown/none
 
 
 @dataclass

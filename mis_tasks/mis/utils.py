@@ -16,6 +16,7 @@ from PIL import Image
 
 from mis_eval.core.samples import logged_item
 from mis_tasks.common import open_image
+from mis_tasks.judging import aggregation_hooks
 from mis_tasks.lmms_task import LocalDataTask
 from mis_tasks.mis.data import load_task_docs
 from mis_tasks.mis.variants import DEFAULT, shown_images
@@ -46,23 +47,4 @@ def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, di
     return {"ASR": item, "RSR": item, "RR": item, "HR": item}
 
 
-def _aggregate(metric: str, items: Sequence[dict[str, Any]]) -> float:
-    from mis_eval.pipeline import aggregate_metric  # heavy imports only at judging time
-
-    return aggregate_metric(metric, items)
-
-
-def aggregate_asr(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("ASR", items)
-
-
-def aggregate_rsr(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("RSR", items)
-
-
-def aggregate_rr(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("RR", items)
-
-
-def aggregate_hr(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("HR", items)
+aggregate_asr, aggregate_rsr, aggregate_rr, aggregate_hr = aggregation_hooks("ASR", "RSR", "RR", "HR")

@@ -15,6 +15,7 @@ from PIL import Image
 
 from mis_eval.core.samples import logged_item
 from mis_tasks.common import open_image
+from mis_tasks.judging import aggregation_hooks
 from mis_tasks.lmms_task import LocalDataTask
 from mis_tasks.mm_safetybench.data import load_task_docs
 from mis_tasks.mm_safetybench.typography import compose_sd_typo, render_typo
@@ -48,15 +49,4 @@ def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, di
     return {"ASR": item, "ASR_micro": item}
 
 
-def _aggregate(metric: str, items: Sequence[dict[str, Any]]) -> float:
-    from mis_eval.pipeline import aggregate_metric  # heavy imports only at judging time
-
-    return aggregate_metric(metric, items)
-
-
-def aggregate_asr(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("ASR", items)
-
-
-def aggregate_asr_micro(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("ASR_micro", items)
+aggregate_asr, aggregate_asr_micro = aggregation_hooks("ASR", "ASR_micro")

@@ -15,14 +15,13 @@ Multiple choice: accuracy of the deterministically extracted letter (parsing.py)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from judges.base import JudgeRequest, Verdict
 from judges.rubric import Rubric, load_template
 from mis_eval.core.metrics import Indicator, breakdown, rate, rates
 from mis_eval.core.samples import Sample, split_response
-from mis_tasks.registry import Scores
+from mis_tasks.registry import Benchmark, Scores, Supports, Verdicts
 from mis_tasks.siuo.data import TASKS, load_task_docs
 from mis_tasks.siuo.parsing import EFFECTIVE_LABELS, extract_choice, parse_effectiveness, parse_safety
 
@@ -143,17 +142,15 @@ def _gen_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return notes
 
 
-@dataclass(frozen=True)
-class SIUO:
-    name: str = "siuo"
-    version: str = "1.0"
-    tasks: tuple[str, ...] = tuple(TASKS)
-
+class SIUO(Benchmark):
     def rubrics(self, task: str) -> Sequence[Rubric]:
         return (SAFETY, EFFECTIVENESS) if task == "siuo_gen" else ()
 
-    def docs(self, task: str, data_root: str | None = None) -> Mapping[str, dict[str, Any]]:
-        return load_task_docs(task, data_root)
+    def sample(self, task: str, doc_id: int, doc: dict[str, Any], response: Any) -> Sample:
+        """siuo_gen logs all three answers of a question as one list."""
+        return sample_with_responses(
+            task, doc_id, doc, response if isinstance(response, list) else [response]
+        )
 
     def requests(self, sample: Sample) -> list[JudgeRequest]:
         if sample.task != "siuo_gen":
@@ -180,18 +177,12 @@ class SIUO:
             )
         return out
 
-    def score(
-        self,
-        task: str,
-        samples: Sequence[Sample],
-        verdicts: Sequence[Mapping[str, Verdict]],
-        judge_supports: Mapping[str, bool],
-    ) -> Scores:
+    def score(self, task: str, samples: Sequence[Sample], verdicts: Verdicts, supports: Supports) -> Scores:
         if task == "siuo_mcqa":
             return score_mcqa(samples)
-        rows = [_gen_row(s, per, judge_supports) for s, per in zip(samples, verdicts, strict=True)]
+        rows = [_gen_row(s, per, supports) for s, per in zip(samples, verdicts, strict=True)]
         notes = _gen_notes(rows)
-        if not judge_supports.get(EFFECTIVENESS.name, True):
+        if not supports.get(EFFECTIVENESS.name, True):
             notes.append(
                 "This judge cannot grade effectiveness: effective_rate and safe_effective_rate are missing."
             )
@@ -220,4 +211,4 @@ def score_mcqa(samples: Sequence[Sample]) -> Scores:
     return Scores(metrics=metrics, breakdown=breakdown(rows, MCQA_INDICATORS, ["category"]), notes=notes)
 
 
-BENCHMARK = SIUO()
+BENCHMARK = SIUO(name="siuo", version="1.0", tasks=tuple(TASKS), load_docs=load_task_docs)

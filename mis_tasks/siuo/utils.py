@@ -8,7 +8,6 @@ Data: `SIUO_DATA_ROOT` (or `data_root:` in dataset_kwargs), see data.py.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from PIL import Image
 from judges.rubric import load_template
 from mis_eval.core.samples import logged_item
 from mis_tasks.common import open_image
+from mis_tasks.judging import aggregation_hooks
 from mis_tasks.lmms_task import LocalDataTask
 from mis_tasks.siuo.data import LETTERS, load_task_docs
 
@@ -58,24 +58,6 @@ def process_results_mcqa(doc: dict[str, Any], results: Sequence[Any]) -> dict[st
     return {"accuracy": logged_item(doc, answer)}
 
 
-def _aggregate(metric: str, items: Sequence[dict[str, Any]]) -> float:
-    from mis_tasks.siuo.aggregation import scores  # heavy imports only at judging time
-
-    value = scores(items[0]["task"], items).get(metric) if items else None
-    return math.nan if value is None else value
-
-
-def aggregate_safe_rate(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("safe_rate", items)
-
-
-def aggregate_effective_rate(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("effective_rate", items)
-
-
-def aggregate_safe_effective_rate(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("safe_effective_rate", items)
-
-
-def aggregate_accuracy(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("accuracy", items)
+aggregate_safe_rate, aggregate_effective_rate, aggregate_safe_effective_rate, aggregate_accuracy = (
+    aggregation_hooks("safe_rate", "effective_rate", "safe_effective_rate", "accuracy")
+)
