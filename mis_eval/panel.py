@@ -75,12 +75,12 @@ def judge_panel(
         stats += [p.to_dict() | {"rubric": key} for p in agreement(by_judge)]
         stats += [
             p.to_dict() | {"rubric": key, "with_perception": True}
-            for p in agreement(by_judge, with_perception=True)
-            if any(v.perception is not None for vs in by_judge.values() for v in vs)
+            for p in agreement(by_judge, with_detail=True)
+            if any(v.detail for vs in by_judge.values() for v in vs)
         ]
         for i in range(len(samples)):
             majority[i][key] = majority_vote(
-                [vs[i] for vs in by_judge.values()], perception_required_for=("safe",)
+                [vs[i] for vs in by_judge.values()], detail_required_for=("safe",)
             )
     supports = {k: all(s.get(k, True) for s in all_supports) for k in {k for s in all_supports for k in s}}
     accounting = {"members": [r.accounting for r in records]}
