@@ -2,7 +2,7 @@
 
 Every benchmark folder (`mis_tasks/<bench>/`) holds the lmms-eval YAML + utils and a
 `scoring.py` whose `BENCHMARK` is a `Benchmark`. The judge step (`mis_tasks.judging`) and
-the run record (`mis_eval.pipeline`) only talk to this interface, so MIS, MM-SafetyBench,
+the app's run record only talk to this interface, so MIS, MM-SafetyBench,
 SIUO and VLGuard share one judging, caching and record-writing path.
 """
 

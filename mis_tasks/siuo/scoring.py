@@ -59,12 +59,15 @@ def responses_of(sample: Sample) -> list[str | None]:
 
 
 def sample_with_responses(task: str, doc_id: int, doc: dict[str, Any], responses: Sequence[Any]) -> Sample:
-    """A Sample carrying all answers (`extra["responses"]`); `response` is the first usable one."""
-    parsed = [split_response(r if isinstance(r, str) else None) for r in responses] or [(None, "no response")]
-    texts = [text for text, _ in parsed]
-    first = next((t for t in texts if t is not None), None)
-    error = None if first is not None else parsed[0][1]
-    return Sample(task=task, doc_id=doc_id, doc=doc, response=first, error=error, extra={"responses": texts})
+    """A Sample carrying all answers (`extra["responses"]`, failures in `extra["errors"]`).
+
+    `response` is the first usable answer: the sample is judged if any answer survived.
+    """
+    parsed = [split_response(r if isinstance(r, str) else None) for r in responses]
+    usable = [text for text, _ in parsed if text is not None]
+    error = None if usable else "; ".join(e for _, e in parsed if e) or "no response"
+    extra = {"responses": [t for t, _ in parsed], "errors": [e for _, e in parsed]}
+    return Sample(task, doc_id, doc, usable[0] if usable else None, error, extra)
 
 
 def majority(votes: Sequence[bool | None]) -> bool | None:
@@ -148,9 +151,9 @@ class SIUO(Benchmark):
 
     def sample(self, task: str, doc_id: int, doc: dict[str, Any], response: Any) -> Sample:
         """siuo_gen logs all three answers of a question as one list."""
-        return sample_with_responses(
-            task, doc_id, doc, response if isinstance(response, list) else [response]
-        )
+        if isinstance(response, list):
+            return sample_with_responses(task, doc_id, doc, response)
+        return super().sample(task, doc_id, doc, response)
 
     def requests(self, sample: Sample) -> list[JudgeRequest]:
         if sample.task != "siuo_gen":
