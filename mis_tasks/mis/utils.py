@@ -17,7 +17,7 @@ from PIL import Image
 from mis_eval.core.samples import logged_item
 from mis_tasks.common import open_image
 from mis_tasks.judging import aggregation_hooks
-from mis_tasks.lmms_task import LocalDataTask
+from mis_tasks.lmms_task import LocalDataTask, question, record_name
 from mis_tasks.mis.data import load_task_docs
 from mis_tasks.mis.variants import DEFAULT, shown_images
 
@@ -34,12 +34,10 @@ def doc_to_visual(doc: dict[str, Any]) -> list[Image.Image]:
     Decoding here keeps memory flat over the split.
     """
     paths = shown_images(doc.get("variant") or DEFAULT, list(doc["image_paths"]))
-    return [open_image(p, f"{doc['task']} record id={doc['id']}") for p in paths]
+    return [open_image(p, record_name(doc)) for p in paths]
 
 
-def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
-    """The question unchanged: MIS adds no system prompt or instruction (PROTOCOLS 1.4)."""
-    return str(doc["question"])
+doc_to_text = question  # unchanged: MIS adds no system prompt or instruction (PROTOCOLS 1.4)
 
 
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, dict[str, Any]]:

@@ -1,8 +1,8 @@
 """lmms-eval hooks for the VLGuard test tasks (vlguard_safe_safes, _safe_unsafes, _unsafes).
 
 One image and one instruction per record, greedy decoding with 256 new tokens (the LLaVA
-evaluation defaults, PROTOCOLS 4.4). Keyword rates need no judge and are computed here;
-the LLM-judged rates go through the shared judge step in the aggregation hook.
+evaluation defaults, PROTOCOLS 4.4). The keyword rates (`unjudged_metrics` in scoring.py)
+are scored without a judge; the LLM-judged rates make one in the aggregation hook.
 Data: `VLGUARD_DATA_ROOT` (or `data_root:` in dataset_kwargs), see data.py.
 """
 
@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PIL import Image
-
 from mis_eval.core.samples import logged_item
-from mis_tasks.common import open_image
 from mis_tasks.judging import aggregation_hooks
-from mis_tasks.lmms_task import LocalDataTask
+from mis_tasks.lmms_task import LocalDataTask, one_image, question
 from mis_tasks.vlguard.data import load_task_docs
 
 
@@ -24,12 +21,8 @@ class VLGuardTask(LocalDataTask):
     load_docs = staticmethod(load_task_docs)
 
 
-def doc_to_visual(doc: dict[str, Any]) -> list[Image.Image]:
-    return [open_image(doc["image_path"], f"{doc['task']} record id={doc['id']}")]
-
-
-def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
-    return str(doc["question"])
+doc_to_visual = one_image
+doc_to_text = question
 
 
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, dict[str, Any]]:
