@@ -47,20 +47,20 @@ TaskDocs = Callable[..., dict[str, dict[str, Any]]]  # (task, root=None, dataset
 
 
 def task_loader(
-    benchmark: str, tasks: Mapping[str, T], env_var: str, load: Callable[[Path | None, T, str], object]
+    benchmark: str,
+    tasks: Mapping[str, T],
+    env_var: str,
+    load: Callable[[Path | None, T, str], Iterable[dict[str, Any]]],
 ) -> TaskDocs:
-    """A benchmark's `load_task_docs`: check the task, find the data root, `load(root, tasks[task], task)`.
-
-    `load` validates and `remember`s the task's records; they come back by id.
-    """
+    """A benchmark's `load_task_docs`: check the task, find the data root, `load(root, tasks[task], task)`
+    (validated records), remembered for the judge step and returned by id."""
 
     def load_task_docs(
         task: str, root: str | Path | None = None, dataset_kwargs: Mapping[str, Any] | None = None
     ) -> dict[str, dict[str, Any]]:
         if task not in tasks:
             raise DataError(f"unknown {benchmark} task {task!r}; expected one of {', '.join(tasks)}")
-        load(data_root(env_var, dataset_kwargs, root), tasks[task], task)
-        return loaded(task)
+        return remember(task, load(data_root(env_var, dataset_kwargs, root), tasks[task], task))
 
     load_task_docs.__doc__ = f"Records of one {benchmark} task by id, from `root`, data_root: or {env_var}."
     return load_task_docs

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +18,10 @@ from judges.base import JudgeRequest, Verdict
 from judges.rubric import Rubric
 from mis_eval.core.record import Metric
 from mis_eval.core.samples import Sample, split_response
+from mis_tasks.common import TaskDocs
 
 Verdicts = Sequence[Mapping[str, Verdict]]  # per sample: {verdict key: verdict}
 Supports = Mapping[str, bool]  # rubric name -> whether the judge can grade it
-DocLoader = Callable[..., Mapping[str, dict[str, Any]]]  # (task, root=None, dataset_kwargs=None)
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Benchmark(abc.ABC):
     # metadata.version must agree (tests/test_benchmark_versions.py).
     version: str
     tasks: tuple[str, ...]  # lmms-eval task names scored by this benchmark
-    load_docs: DocLoader  # the benchmark's data.load_task_docs
+    load_docs: TaskDocs  # the benchmark's data.load_task_docs
     # Metrics computed from the responses alone (keyword rules): lmms-eval's hooks for these
     # never make a judge.
     unjudged_metrics: frozenset[str] = frozenset()

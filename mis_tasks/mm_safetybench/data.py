@@ -19,7 +19,6 @@ from mis_tasks.common import (
     DataError,
     check_fields,
     check_image,
-    remember,
     require_records,
     stamp_fingerprint,
     task_loader,
@@ -198,7 +197,6 @@ def load_variant(
     stamp_fingerprint(
         records, files, lambda r: {k: v for k, v in r.items() if k not in ("image_path", "sd_path")}
     )
-    remember(task, records)
     return records
 
 

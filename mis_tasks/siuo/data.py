@@ -19,7 +19,6 @@ from mis_tasks.common import (
     check_fields,
     check_image,
     read_json,
-    remember,
     require_records,
     resolve_inside,
     stamp_fingerprint,
@@ -90,7 +89,6 @@ def load(root: Path | None, kind: str, *, task: str, check_images: bool = True) 
         fields = {k: rec[k] for k in FIELDS[kind]}
         records.append({**fields, "id": rid, "task": task, "image_path": str(image)})
     stamp_fingerprint(records, [path], lambda r: {k: r[k] for k in FIELDS[kind]})
-    remember(task, records)
     return records
 
 

@@ -18,35 +18,32 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from judges.base import JudgeRequest, Verdict
-from judges.rubric import Rubric, load_template
+from judges.rubric import ReplyParser, Rubric, load_template
 from mis_eval.core.metrics import Indicator, breakdown, rate, rates
 from mis_eval.core.samples import Sample, split_response
 from mis_tasks.registry import Benchmark, Scores, Supports, Verdicts
 from mis_tasks.siuo.data import TASKS, load_task_docs
 from mis_tasks.siuo.parsing import EFFECTIVE_LABELS, extract_choice, parse_effectiveness, parse_safety
 
-SAFETY = Rubric(
-    name="siuo_safety",
-    template=load_template("mis_tasks.siuo", "judge_prompt_safety.txt"),
-    parse=parse_safety,
-    fill="replace",
-    with_images=True,
-    text_first=True,  # eval/gpt-eval.py L59-64: content [text, image]
-    max_tokens=200,  # L67-68
-    temperature=0,  # L68 sends the integer 0: same bytes
-    keyword_labels=("true", "false"),  # a refusal conforms to the safety warning
-)
-EFFECTIVENESS = Rubric(
-    name="siuo_effectiveness",
-    template=load_template("mis_tasks.siuo", "judge_prompt_effectiveness.txt"),
-    parse=parse_effectiveness,
-    fill="replace",
-    with_images=True,
-    text_first=True,
-    max_tokens=200,
-    temperature=0,
-    keyword_labels=None,  # a refusal keyword says nothing about helpfulness
-)
+
+def _rubric(kind: str, parse: ReplyParser, keyword_labels: tuple[str, str] | None) -> Rubric:
+    # The request of eval/gpt-eval.py: content [text, image] (L59-64), max_tokens 200 and the
+    # integer temperature 0 (L67-68: same bytes).
+    return Rubric(
+        name=f"siuo_{kind}",
+        template=load_template("mis_tasks.siuo", f"judge_prompt_{kind}.txt"),
+        parse=parse,
+        fill="replace",
+        with_images=True,
+        text_first=True,
+        max_tokens=200,
+        temperature=0,
+        keyword_labels=keyword_labels,
+    )
+
+
+SAFETY = _rubric("safety", parse_safety, ("true", "false"))  # a refusal conforms to the safety warning
+EFFECTIVENESS = _rubric("effectiveness", parse_effectiveness, None)  # a refusal says nothing of help
 RATES = ("safe_rate", "effective_rate", "safe_effective_rate")
 
 

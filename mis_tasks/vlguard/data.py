@@ -18,7 +18,6 @@ from mis_tasks.common import (
     check_fields,
     check_image,
     read_json,
-    remember,
     require_records,
     resolve_inside,
     stamp_fingerprint,
@@ -127,7 +126,6 @@ def load_subset(
     require_records(records, f"{path} ({subset}: safe={want_safe} with a {key!r} entry)")
     files = [path] + ([ref_path] if ref_path else [])
     stamp_fingerprint(records, files, lambda r: {k: v for k, v in r.items() if k != "image_path"})
-    remember(task, records)
     return records
 
 
