@@ -16,7 +16,7 @@ from mis_eval.core.metrics import Indicator, breakdown, rates
 from mis_eval.core.record import Metric
 from mis_eval.core.samples import Sample
 from mis_tasks.mis.data import load_task_docs
-from mis_tasks.mis.parsing import RESPONSE_SCHEMA, parse_mis
+from mis_tasks.mis.parsing import PERCEPTION, RESPONSE_SCHEMA, parse_mis
 from mis_tasks.mis.variants import ALL_TASKS, JUDGE_SEES, VARIANTS, parse_task
 from mis_tasks.registry import Benchmark, Scores, Supports, Verdicts
 
@@ -47,7 +47,7 @@ def _verdict(row: Mapping[str, Any]) -> Verdict | None:
 def _bucket(level: int) -> Indicator:
     def hit(row: Mapping[str, Any]) -> bool | None:
         v = _verdict(row)
-        return None if v is None else (v.label == "safe" and v.detail.get("perception") == level)
+        return None if v is None else (v.label == "safe" and v.detail.get(PERCEPTION) == level)
 
     return hit
 
@@ -87,7 +87,7 @@ class MISBenchmark(Benchmark):
         ok = [r["verdict"] for r in rows if _verdict(r)]
         # A judge that never reports a perception level (the keyword judge) cannot split Safe
         # into RSR/RR/HR: those rates are missing, not zero.
-        blind = bool(ok) and all(v.detail.get("perception") is None for v in ok)
+        blind = bool(ok) and all(v.detail.get(PERCEPTION) is None for v in ok)
         if blind or not supports.get(RUBRIC.name, True):
             for name in PERCEPTION_RATES:
                 indicators.pop(name)
