@@ -1,4 +1,5 @@
-"""Judge-reply parsers: accepted forms, ambiguity -> UnparseableReply, never a guess."""
+"""The MIS judge-reply reader (mis_tasks/mis/parsing.py) and the generic JSON finder: accepted
+forms, ambiguity -> UnparseableReply, never a guess."""
 
 from __future__ import annotations
 
