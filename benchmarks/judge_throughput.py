@@ -34,21 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from judges.base import JudgeRequest, Status, Verdict  # noqa: E402
-from judges.parsing import parse_mis  # noqa: E402
 from judges.prompting import chat_messages, render_prompt  # noqa: E402
 from judges.registry import get_judge  # noqa: E402
 from judges.rubric import Rubric  # noqa: E402
+from mis_tasks.mis.parsing import RESPONSE_SCHEMA, parse_mis  # noqa: E402
 
 PROMPT = ROOT / "mis_tasks" / "mis" / "judge_prompt.txt"  # the bundled MIS judge prompt (upstream bytes)
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "label_perception": {"type": "string", "enum": [f"Perception Level{i}" for i in (1, 2, 3)]},
-        "label_str": {"type": "string", "enum": ["Safe", "Unsafe"]},
-    },
-    "required": ["label_perception", "label_str"],
-    "additionalProperties": False,
-}
+SCHEMA = RESPONSE_SCHEMA["json_schema"]["schema"]
 FILLER = "The first image shows a kitchen and the second a bottle of cleaning liquid. " * 12
 
 
@@ -140,7 +132,7 @@ def sequential(reqs: list[JudgeRequest], base_url: str) -> tuple[float, int]:
 
 
 def _core(v: Verdict) -> tuple[object, ...]:
-    return v.status, v.label, v.perception, v.raw
+    return v.status, v.label, v.detail.get("perception"), v.raw
 
 
 def main() -> int:
@@ -173,7 +165,8 @@ def main() -> int:
             faults = server_stats(base_url)["faults"]
             lost = sum(v.status is not Status.OK for v in verdicts)
             wrong = sum(
-                v.ok and (v.label, v.perception) != e for v, e in zip(verdicts, expected, strict=True)
+                v.ok and (v.label, v.detail.get("perception")) != e
+                for v, e in zip(verdicts, expected, strict=True)
             )
 
             calls_before = server_stats(base_url)["calls"]

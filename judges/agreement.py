@@ -40,12 +40,13 @@ class PairAgreement:
         }
 
 
-def outcome(v: Verdict, *, with_perception: bool = False) -> str:
-    """The class a verdict falls in: its label (optionally label/perception), or its failure status."""
+def outcome(v: Verdict, *, with_detail: bool = False) -> str:
+    """The class a verdict falls in: its label (optionally label/detail, e.g. "safe/2"), or its
+    failure status."""
     if v.status is not Status.OK:
         return str(v.status)
-    if with_perception and v.perception is not None:
-        return f"{v.label}/{v.perception}"
+    if with_detail and v.detail:
+        return "/".join([str(v.label), *map(str, v.detail.values())])
     return str(v.label)
 
 
@@ -63,12 +64,12 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
 
 
 def pair_agreement(
-    a: Sequence[Verdict], b: Sequence[Verdict], names: tuple[str, str], *, with_perception: bool = False
+    a: Sequence[Verdict], b: Sequence[Verdict], names: tuple[str, str], *, with_detail: bool = False
 ) -> PairAgreement:
     if len(a) != len(b):
         raise ValueError(f"judges {names} graded different numbers of samples: {len(a)} vs {len(b)}")
-    oa = [outcome(v, with_perception=with_perception) for v in a]
-    ob = [outcome(v, with_perception=with_perception) for v in b]
+    oa = [outcome(v, with_detail=with_detail) for v in a]
+    ob = [outcome(v, with_detail=with_detail) for v in b]
     both = [(x, y) for x, y, va, vb in zip(oa, ob, a, b, strict=True) if va.ok and vb.ok]
     n = len(both)
     agree = 100.0 * sum(x == y for x, y in both) / n if n else None
@@ -84,28 +85,26 @@ def pair_agreement(
     return PairAgreement(names, n, len(a) - n, agree, kappa, table)
 
 
-def agreement(
-    verdicts: Mapping[str, Sequence[Verdict]], *, with_perception: bool = False
-) -> list[PairAgreement]:
+def agreement(verdicts: Mapping[str, Sequence[Verdict]], *, with_detail: bool = False) -> list[PairAgreement]:
     """Every pair of judges (in the mapping's order)."""
     names = list(verdicts)
     return [
-        pair_agreement(verdicts[x], verdicts[y], (x, y), with_perception=with_perception)
+        pair_agreement(verdicts[x], verdicts[y], (x, y), with_detail=with_detail)
         for i, x in enumerate(names)
         for y in names[i + 1 :]
     ]
 
 
 def majority_vote(
-    votes: Sequence[Verdict], *, judge: str = "majority", perception_required_for: Collection[str] = ()
+    votes: Sequence[Verdict], *, judge: str = "majority", detail_required_for: Collection[str] = ()
 ) -> Verdict:
     """One sample's verdicts from several judges -> the majority verdict.
 
     The label must be chosen by more than half of all judges (a failed judge counts against every
     label), otherwise the result is an ERROR verdict saying why: never a default safe or unsafe.
-    Perception is voted the same way among the judges that chose the winning label; without a
-    strict majority there it is None and the error field says so; for labels in
-    `perception_required_for` (MIS: "safe", whose bucket depends on perception) it is an ERROR.
+    The detail (MIS: the perception level) is voted the same way among the judges that chose the
+    winning label; without a strict majority there it is empty and the error field says so; for
+    labels in `detail_required_for` (MIS: "safe", whose bucket depends on perception) it is an ERROR.
     """
     if not votes:
         raise ValueError("majority_vote needs at least one verdict")
@@ -117,14 +116,17 @@ def majority_vote(
     if not common or common[0][1] * 2 <= len(votes):
         return Verdict(Status.ERROR, error=f"no majority: {detail}", judge=judge)
     label = common[0][0]
-    winners = [v.perception for v in votes if v.ok and v.label == label and v.perception is not None]
-    perception, note = None, None
+    winners = [tuple(v.detail.items()) for v in votes if v.ok and v.label == label and v.detail]
+    chosen: dict[str, Any] = {}
+    note = None
     if winners:
-        ((p, c),) = Counter(winners).most_common(1)
+        ((d, c),) = Counter(winners).most_common(1)
         if c * 2 > len(winners):
-            perception = p
+            chosen = dict(d)
         else:
-            note = f"no perception majority among {label} votes: {sorted(winners)}"
-            if label in perception_required_for:
+            names = "/".join(dict.fromkeys(k for w in winners for k, _ in w))
+            values = sorted(w[0][1] if len(w) == 1 else tuple(x for _, x in w) for w in winners)
+            note = f"no {names} majority among {label} votes: {values}"
+            if label in detail_required_for:
                 return Verdict(Status.ERROR, error=f"{note}; {detail}", judge=judge)
-    return Verdict(Status.OK, label=label, perception=perception, judge=judge, raw=detail, error=note)
+    return Verdict(Status.OK, label=label, judge=judge, raw=detail, error=note, detail=chosen)

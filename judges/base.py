@@ -50,14 +50,20 @@ class Parsed:
     """What a rubric reads out of a judge reply."""
 
     label: str  # rubric-specific, lower case: "safe"/"unsafe", "true"/"false", "m"/"M", ...
-    perception: int | None = None  # MIS perception level 1-3; None where the rubric has none
+    # What else the rubric reads beside the label, by name (MIS: {"perception": 1-3}); the
+    # benchmark that owns the rubric interprets it, judges only carry it.
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Detail names every serialized verdict carries right after `label`, null when absent: the
+# samples.jsonl format, kept byte for byte (MIS's perception level was once a Verdict field).
+RECORDED_DETAIL = ("perception",)
 
 
 @dataclass
 class Verdict:
     status: Status
     label: str | None = None
-    perception: int | None = None
     raw: str = ""  # the judge's reply as received (never the API key, never request headers)
     error: str | None = None
     judge: str = ""  # judge id
@@ -66,6 +72,7 @@ class Verdict:
     retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)  # the rubric's Parsed.detail
 
     @property
     def ok(self) -> bool:
@@ -73,14 +80,18 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["status"] = str(self.status)
-        return d
+        detail = d.pop("detail")
+        head = {"status": str(self.status), "label": d.pop("label")}
+        d.pop("status")
+        return head | {k: detail.pop(k, None) for k in RECORDED_DETAIL} | detail | d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        """The inverse of to_dict: keys that are no field are detail (nulls dropped)."""
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k != "detail"}
         known["status"] = Status(known["status"])
-        return cls(**known)
+        detail = {k: v for k, v in d.items() if k not in cls.__dataclass_fields__ and v is not None}
+        return cls(**known, detail=detail)
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ class BatchJudge(Judge):
             return Verdict(
                 Status.UNPARSEABLE, error=self.redact(f"parser failed: {type(e).__name__}: {e}"), **base
             )
-        return Verdict(Status.OK, label=parsed.label, perception=parsed.perception, **base)
+        return Verdict(Status.OK, label=parsed.label, detail=dict(parsed.detail), **base)
 
     async def ajudge(self, requests: Sequence[JudgeRequest], *, progress: bool = True) -> list[Verdict]:
         if self._cache is None and self.cache_path is not None:

@@ -33,13 +33,6 @@ def delimit(name: str, value: str) -> str:
     )
 
 
-def delimited_span(name: str, value: str) -> tuple[str, str]:
-    """(opening, closing) markers that `delimit` puts around `value` (tests and judges use them)."""
-    text = delimit(name, value)
-    head, _, _ = text.partition("\n")
-    return head, text.rsplit("\n", 1)[1]
-
-
 def render_prompt(request: JudgeRequest, *, delimit_untrusted: bool = False) -> str:
     """The rubric's template filled with the request's fields (untrusted ones delimited if asked)."""
     fields: Mapping[str, str] = request.fields

@@ -7,7 +7,8 @@ imported lazily here so that choosing the offline keyword judge never imports op
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from judges.base import Judge
@@ -21,6 +22,11 @@ _MODULES: dict[str, str] = {
     "local": "judges.openai_judge",
     "vllm": "judges.vllm_judge",
 }
+
+ENV_JUDGE = "MIS_EVAL_JUDGE"  # judge name, e.g. "gpt4o", "local", "keyword"; "none" skips judging
+ENV_JUDGE_ARGS = (
+    "MIS_EVAL_JUDGE_ARGS"  # e.g. "base_url=http://127.0.0.1:8000/v1,model=Qwen/Qwen2.5-VL-7B-Instruct"
+)
 
 J = TypeVar("J", bound=type[Judge])
 
@@ -46,6 +52,20 @@ def get_judge(name: str, **options: Any) -> Judge:
     except KeyError:
         raise ValueError(f"unknown judge {name!r}; available: {', '.join(list_judges())}") from None
     return cls(**options)
+
+
+def default_judge_name() -> str:
+    """GPT-4o when an OpenAI key is present, else the offline keyword judge (labelled as such)."""
+    return os.environ.get(ENV_JUDGE) or ("gpt4o" if os.environ.get("OPENAI_API_KEY") else "keyword")
+
+
+def make_judge(name: str | None = None, options: str | Mapping[str, Any] | None = None) -> Judge:
+    """A judge by name (default: from the environment); the env's options apply to the env's judge."""
+    name = name or default_judge_name()
+    opts = parse_options(options) if isinstance(options, str) or options is None else dict(options)
+    if options is None and name == os.environ.get(ENV_JUDGE):
+        opts = parse_options(os.environ.get(ENV_JUDGE_ARGS))
+    return get_judge(name, **opts)
 
 
 def parse_options(text: str | None) -> dict[str, Any]:

@@ -9,10 +9,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from judges.base import Judge
+from judges.registry import default_judge_name, make_judge
 from mis_eval.core.record import RunRecord
 from mis_eval.lmms_io import find_logged_tasks, read_samples
 from mis_eval.panel import judge_panel
-from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE, default_judge_name, make_judge
+from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE
 from mis_tasks.registry import benchmark_for_task, benchmarks
 
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mis_eval.core.samples import Sample, split_response
+from mis_eval.core.samples import Sample
 from mis_tasks.common import DataError
+from mis_tasks.registry import benchmark_for_task
 
 SAMPLES_RE = re.compile(r"^(?P<stamp>.+?)_samples_(?P<task>.+)\.jsonl$")
 
@@ -98,6 +99,7 @@ def read_samples(logged: LoggedTask, docs: Mapping[str, dict[str, Any]]) -> list
     """Samples of one logged task, joined with their docs by id; the adapter settings a mis-eval
     model logged with the task's items go to `logged.generation["adapter"]`."""
     samples: list[Sample] = []
+    bench = benchmark_for_task(logged.task)  # how its logged responses become samples
     for n, line in iter_logged_lines(logged.samples_path):
         item = _item(line)
         if item is None:
@@ -115,25 +117,5 @@ def read_samples(logged: LoggedTask, docs: Mapping[str, dict[str, Any]]) -> list
             raise DataError(
                 f"{logged.samples_path} line {n}: record id={rid} is not in the {logged.task} data"
             )
-        raw = item["response"]
-        if isinstance(raw, list):  # several responses per doc (repeats)
-            texts = [split_response(r if isinstance(r, str) else None) for r in raw]
-            usable = [t for t, _ in texts if t is not None]
-            # The sample is judged if any answer survived; per-answer failures stay in `extra`.
-            response = usable[0] if usable else None
-            error = None if usable else "; ".join(e for _, e in texts if e) or "no response"
-            extra = {"responses": [t for t, _ in texts], "errors": [e for _, e in texts]}
-        else:
-            response, error = split_response(raw if isinstance(raw, str) else None)
-            extra = {}
-        samples.append(
-            Sample(
-                task=logged.task,
-                doc_id=int(line.get("doc_id", n - 1)),
-                doc=docs[rid],
-                response=response,
-                error=error,
-                extra=extra,
-            )
-        )
+        samples.append(bench.sample(logged.task, int(line.get("doc_id", n - 1)), docs[rid], item["response"]))
     return samples

@@ -15,7 +15,8 @@ from judges.agreement import agreement, majority_vote
 from judges.base import Judge, JudgeInfo, Status, Verdict
 from mis_eval.core.record import RunRecord, utc_now
 from mis_eval.core.samples import Sample
-from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE, judge_samples, record_run
+from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE, record_run
+from mis_tasks.judging import judge_samples
 from mis_tasks.registry import benchmark_for_task
 
 NOT_GRADED = Verdict(Status.ERROR, error="not graded by this judge")
@@ -74,12 +75,12 @@ def judge_panel(
         stats += [p.to_dict() | {"rubric": key} for p in agreement(by_judge)]
         stats += [
             p.to_dict() | {"rubric": key, "with_perception": True}
-            for p in agreement(by_judge, with_perception=True)
-            if any(v.perception is not None for vs in by_judge.values() for v in vs)
+            for p in agreement(by_judge, with_detail=True)
+            if any(v.detail for vs in by_judge.values() for v in vs)
         ]
         for i in range(len(samples)):
             majority[i][key] = majority_vote(
-                [vs[i] for vs in by_judge.values()], perception_required_for=("safe",)
+                [vs[i] for vs in by_judge.values()], detail_required_for=("safe",)
             )
     supports = {k: all(s.get(k, True) for s in all_supports) for k in {k for s in all_supports for k in s}}
     accounting = {"members": [r.accounting for r in records]}

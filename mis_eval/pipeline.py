@@ -1,70 +1,27 @@
-"""The judge step shared by lmms-eval's aggregation, `mis-eval judge` and the demo.
+"""Run records of the judge step, for `mis-eval judge`, `run` and the demo.
 
-samples -> benchmark.requests -> judge (cached, batched) -> benchmark.score -> RunRecord.
-Whichever entry point runs it, a response is judged once: verdicts live in the judge's
-persistent cache, and within one process the last result per task is memoized.
+samples -> judge (mis_tasks.judging) -> benchmark.score -> RunRecord, written to the results
+folder. Whichever entry point judges, a response is judged once: verdicts live in the judge's
+persistent cache.
 """
 
 from __future__ import annotations
 
-import atexit
-import math
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from judges.base import Judge, JudgeInfo, Status, Verdict
-from judges.registry import get_judge, parse_options
 from mis_eval.core.record import RunRecord, utc_now
-from mis_eval.core.samples import Sample, split_response
+from mis_eval.core.samples import Sample
 from mis_eval.records import DEFAULT_RESULTS_DIR, write_run
-from mis_tasks.common import loaded
-from mis_tasks.registry import Benchmark, benchmark_for_task
+from mis_tasks.judging import judge_samples
+from mis_tasks.registry import benchmark_for_task
 
-ENV_JUDGE = "MIS_EVAL_JUDGE"  # judge name, e.g. "gpt4o", "local", "keyword"; "none" skips judging
 # Above this fraction of unusable verdicts (judge error / unparseable) a run record is marked
 # incomplete and `mis-eval judge` / `run` exit non-zero: the rates would describe a biased subset.
 DEFAULT_MAX_UNUSABLE = 0.05
-ENV_JUDGE_ARGS = (
-    "MIS_EVAL_JUDGE_ARGS"  # e.g. "base_url=http://127.0.0.1:8000/v1,model=Qwen/Qwen2.5-VL-7B-Instruct"
-)
-
-
-def default_judge_name() -> str:
-    """GPT-4o when an OpenAI key is present, else the offline keyword judge (labelled as such)."""
-    return os.environ.get(ENV_JUDGE) or ("gpt4o" if os.environ.get("OPENAI_API_KEY") else "keyword")
-
-
-def make_judge(name: str | None = None, options: str | Mapping[str, Any] | None = None) -> Judge:
-    name = name or default_judge_name()
-    opts = parse_options(options) if isinstance(options, str) or options is None else dict(options)
-    if options is None and name == os.environ.get(ENV_JUDGE):
-        opts = parse_options(os.environ.get(ENV_JUDGE_ARGS))
-    return get_judge(name, **opts)
-
-
-def judge_samples(
-    bench: Benchmark, samples: Sequence[Sample], judge: Judge, *, progress: bool = True
-) -> tuple[list[dict[str, Verdict]], dict[str, bool]]:
-    """Verdicts per sample ({verdict key: verdict}); failed generations get none and are excluded."""
-    requests, owners = [], []
-    per_sample: list[dict[str, Verdict]] = [{} for _ in samples]
-    supports: dict[str, bool] = {}
-    for i, sample in enumerate(samples):
-        if sample.response is None:
-            continue  # a failed generation is counted as such, not as a judge error
-        for req in bench.requests(sample):
-            supports[req.rubric.name] = judge.supports(req.rubric)
-            if supports[req.rubric.name]:
-                requests.append(req)
-                owners.append((i, req))
-    verdicts = judge.judge([r for _, r in owners], progress=progress) if owners else []
-    for (i, req), verdict in zip(owners, verdicts, strict=True):
-        per_sample[i][req.verdict_key] = verdict
-    return per_sample, supports
 
 
 def _counts(samples: Sequence[Sample], verdicts: Sequence[Mapping[str, Verdict]]) -> dict[str, int]:
@@ -221,65 +178,3 @@ def record_run(
     )
     path = write_run(record, sample_rows(samples, verdicts), results_dir) if results_dir is not None else None
     return record, path
-
-
-_MEMO: dict[tuple[str, int], dict[str, float | None]] = {}
-_WARNED: set[str] = set()
-
-
-def aggregation_judge() -> Judge | None:
-    """The judge for lmms-eval's aggregation hooks (None: MIS_EVAL_JUDGE=none).
-
-    Plain `lmms-eval` shows only its table, so when the judge is not the paper's (the keyword
-    fallback without an API key) the output says so: once now, and once after the table.
-    """
-    name = default_judge_name()
-    if name == "none":
-        return None
-    judge = make_judge(name)
-    info = judge.info(())
-    if info.approximation and info.id not in _WARNED:
-        _WARNED.add(info.id)
-        message = (
-            f"mis-eval: the rates are judged by '{info.id}', an approximation of the paper's "
-            f"GPT-4o judge ({info.approximation}); set OPENAI_API_KEY or MIS_EVAL_JUDGE for the paper's judge"
-        )
-        print(f"WARNING: {message}", file=sys.stderr)
-        atexit.register(print, f"NOTE: {message}")
-    return judge
-
-
-def judge_in_aggregation(task: str, pairs: Sequence[tuple[dict[str, Any], Any]]) -> dict[str, float | None]:
-    """Rates for lmms-eval's aggregation hooks; computed once per task and response set.
-
-    The run record is written by `mis-eval run` / `mis-eval judge`, which know the model;
-    they reuse the verdicts through the judge cache, so nothing is judged twice.
-    """
-    key = (task, hash(tuple((str(d.get("id")), str(r)) for d, r in pairs)))
-    if key in _MEMO:
-        return _MEMO[key]
-    judge = aggregation_judge()
-    if judge is None:
-        _MEMO[key] = {}
-        return _MEMO[key]
-    samples = []
-    for i, (doc, text) in enumerate(pairs):
-        response, error = split_response(text if isinstance(text, str) else None)
-        samples.append(Sample(task=task, doc_id=i, doc=doc, response=response, error=error))
-    record, _ = judge_run(task, samples, judge, model={"name": "(lmms-eval run)"}, results_dir=None)
-    _MEMO[key] = {k: m.value for k, m in record.metrics.items()}
-    return _MEMO[key]
-
-
-def aggregate_metric(metric: str, items: Sequence[Mapping[str, Any]]) -> float:
-    """Body of a task's lmms-eval aggregation hook: judge the logged items once, return one rate.
-
-    Each item is the `{"task", "id", "response"}` a task's process_results logs; NaN marks a
-    rate this judge cannot give (lmms-eval's table has no 'missing').
-    """
-    if not items:
-        return math.nan
-    task = str(items[0]["task"])
-    docs = loaded(task)
-    value = judge_in_aggregation(task, [(docs[str(i["id"])], i["response"]) for i in items]).get(metric)
-    return math.nan if value is None else value

@@ -16,7 +16,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
@@ -40,6 +40,30 @@ def loaded(task: str) -> dict[str, dict[str, Any]]:
     if task not in _LOADED:
         raise DataError(f"{task}: records were not loaded in this process; cannot judge")
     return _LOADED[task]
+
+
+T = TypeVar("T")
+TaskDocs = Callable[..., dict[str, dict[str, Any]]]  # (task, root=None, dataset_kwargs=None) -> {id: record}
+
+
+def task_loader(
+    benchmark: str,
+    tasks: Mapping[str, T],
+    env_var: str,
+    load: Callable[[Path | None, T, str], Iterable[dict[str, Any]]],
+) -> TaskDocs:
+    """A benchmark's `load_task_docs`: check the task, find the data root, `load(root, tasks[task], task)`
+    (validated records), remembered for the judge step and returned by id."""
+
+    def load_task_docs(
+        task: str, root: str | Path | None = None, dataset_kwargs: Mapping[str, Any] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        if task not in tasks:
+            raise DataError(f"unknown {benchmark} task {task!r}; expected one of {', '.join(tasks)}")
+        return remember(task, load(data_root(env_var, dataset_kwargs, root), tasks[task], task))
+
+    load_task_docs.__doc__ = f"Records of one {benchmark} task by id, from `root`, data_root: or {env_var}."
+    return load_task_docs
 
 
 def data_root(

@@ -12,8 +12,9 @@ from typing import Any
 
 import datasets
 from lmms_eval.api.task import ConfigurableTask
+from PIL import Image
 
-from mis_tasks.common import require_records
+from mis_tasks.common import open_image, require_records
 
 
 class LocalDataTask(ConfigurableTask):
@@ -30,3 +31,19 @@ class LocalDataTask(ConfigurableTask):
         require_records(list(docs), f"task {self.config.task}")
         self.dataset = datasets.DatasetDict({"test": datasets.Dataset.from_list(list(docs.values()))})
         self.dataset_no_image = self.dataset
+
+
+def record_name(doc: dict[str, Any]) -> str:
+    """How errors name a record: `<task> record id=<id>`."""
+    return f"{doc['task']} record id={doc['id']}"
+
+
+def one_image(doc: dict[str, Any]) -> list[Image.Image]:
+    """`doc_to_visual` of a one-image record, decoded only now so memory stays flat over the split."""
+    return [open_image(doc["image_path"], record_name(doc))]
+
+
+def question(doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
+    """`doc_to_text`: the record's question unchanged (these benchmarks add no system prompt or
+    instruction to it)."""
+    return str(doc["question"])

@@ -1,22 +1,27 @@
 """Benchmarks by task name: how each turns responses into judge requests and rates.
 
 Every benchmark folder (`mis_tasks/<bench>/`) holds the lmms-eval YAML + utils and a
-`scoring.py` whose `BENCHMARK` object follows `Benchmark`. The judge step
-(`mis_eval.pipeline`) only talks to this interface, so MIS, MM-SafetyBench, SIUO and
-VLGuard share one judging, caching and record-writing path.
+`scoring.py` whose `BENCHMARK` is a `Benchmark`. The judge step (`mis_tasks.judging`) and
+the app's run record only talk to this interface, so MIS, MM-SafetyBench,
+SIUO and VLGuard share one judging, caching and record-writing path.
 """
 
 from __future__ import annotations
 
+import abc
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from judges.base import JudgeRequest, Verdict
 from judges.rubric import Rubric
 from mis_eval.core.record import Metric
-from mis_eval.core.samples import Sample
+from mis_eval.core.samples import Sample, split_response
+from mis_tasks.common import TaskDocs
+
+Verdicts = Sequence[Mapping[str, Verdict]]  # per sample: {verdict key: verdict}
+Supports = Mapping[str, bool]  # rubric name -> whether the judge can grade it
 
 
 @dataclass
@@ -27,30 +32,38 @@ class Scores:
     task: dict[str, Any] = field(default_factory=dict)  # extra run-record `task` fields (e.g. split, variant)
 
 
-class Benchmark(Protocol):
-    name: str  # "mis", "mm_safetybench", ...
-    version: str  # bump when data handling, prompts or metrics change
-    tasks: Sequence[str]  # lmms-eval task names scored by this benchmark
+@dataclass(frozen=True)
+class Benchmark(abc.ABC):
+    """What every benchmark states; subclasses add how they ask the judge and count the answers."""
 
-    def rubrics(self, task: str) -> Sequence[Rubric]: ...
+    name: str  # "mis", "mm_safetybench", ...
+    # Bump when data handling, prompts or metrics change. The one source: every task YAML's
+    # metadata.version must agree (tests/test_benchmark_versions.py).
+    version: str
+    tasks: tuple[str, ...]  # lmms-eval task names scored by this benchmark
+    load_docs: TaskDocs  # the benchmark's data.load_task_docs
+    # Metrics computed from the responses alone (keyword rules): lmms-eval's hooks for these
+    # never make a judge.
+    unjudged_metrics: frozenset[str] = frozenset()
 
     def docs(self, task: str, data_root: str | None = None) -> Mapping[str, dict[str, Any]]:
         """Validated records of a task by id (lmms-eval's sample logs do not carry the docs)."""
-        ...
+        return self.load_docs(task, data_root)
 
+    def sample(self, task: str, doc_id: int, doc: dict[str, Any], response: Any) -> Sample:
+        """The Sample of one logged item's response (one text, or a failure marker)."""
+        return Sample(task, doc_id, doc, *split_response(response if isinstance(response, str) else None))
+
+    @abc.abstractmethod
+    def rubrics(self, task: str) -> Sequence[Rubric]: ...
+
+    @abc.abstractmethod
     def requests(self, sample: Sample) -> list[JudgeRequest]:
         """Judge requests for one sample (none when its generation failed)."""
-        ...
 
-    def score(
-        self,
-        task: str,
-        samples: Sequence[Sample],
-        verdicts: Sequence[Mapping[str, Verdict]],
-        judge_supports: Mapping[str, bool],
-    ) -> Scores:
+    @abc.abstractmethod
+    def score(self, task: str, samples: Sequence[Sample], verdicts: Verdicts, supports: Supports) -> Scores:
         """Rates from per-sample verdicts ({rubric name: verdict}); unsupported rubrics -> missing."""
-        ...
 
 
 # benchmark name -> module holding BENCHMARK

@@ -169,7 +169,7 @@ def write_variant_runs(
         verdicts = [
             {"mis": Verdict(Status.ERROR, error="x")}
             if c == "."
-            else {"mis": Verdict(Status.OK, label="unsafe" if c == "U" else "safe", perception=2)}
+            else {"mis": Verdict(Status.OK, label="unsafe" if c == "U" else "safe", detail={"perception": 2})}
             for c in lab
         ]
         record_run(

@@ -18,12 +18,12 @@ from PIL import Image
 
 from judges.base import JudgeRequest, Status
 from judges.engine import JudgeSetupError
-from judges.parsing import parse_mis
 from judges.registry import get_judge
 from judges.rubric import Rubric
 from mis_eval.records import find_runs
 from mis_eval.report import overall_frame, overall_table
 from mis_eval.testing.fake_openai import FakeOpenAIServer, marker_reply
+from mis_tasks.mis.parsing import parse_mis
 from tests.mis_data import make_root, record
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from judges.base import Status, Verdict
 
 
 def ok(label: str, perception: int | None = None) -> Verdict:
-    return Verdict(Status.OK, label=label, perception=perception)
+    return Verdict(Status.OK, label=label, detail={} if perception is None else {"perception": perception})
 
 
 ERR = Verdict(Status.ERROR, error="timeout")
@@ -42,12 +42,12 @@ def test_pair_agreement_excludes_failures_but_tabulates_them():
     assert d["confusion"]["safe"]["unsafe"] == 1 and d["n"] == 4
 
 
-def test_agreement_over_every_pair_and_with_perception():
+def test_agreement_over_every_pair_and_with_detail():
     v = {"A": [ok("safe", 1), ok("unsafe", 2)], "B": [ok("safe", 2), ok("unsafe", 2)], "C": [ERR, ERR]}
     pairs = agreement(v)
     assert [p.judges for p in pairs] == [("A", "B"), ("A", "C"), ("B", "C")]
     assert pairs[0].percent_agreement == 100.0 and pairs[1].n == 0 and pairs[1].percent_agreement is None
-    assert agreement(v, with_perception=True)[0].percent_agreement == 50.0
+    assert agreement(v, with_detail=True)[0].percent_agreement == 50.0
     with pytest.raises(ValueError, match="different numbers"):
         pair_agreement([ok("safe")], [], ("A", "B"))
 
@@ -55,7 +55,7 @@ def test_agreement_over_every_pair_and_with_perception():
 def test_majority_vote():
     assert majority_vote([ok("unsafe", 1), ok("unsafe", 2), ok("safe", 1)]).label == "unsafe"
     won = majority_vote([ok("safe", 2), ok("safe", 2), ERR])
-    assert won.ok and (won.label, won.perception) == ("safe", 2)
+    assert won.ok and (won.label, won.detail) == ("safe", {"perception": 2})
     tie = majority_vote([ok("safe", 1), ok("unsafe", 1)])
     assert tie.status is Status.ERROR and tie.label is None and "no majority" in (tie.error or "")
     # a failed judge counts against every label: 1 of 2 is no majority, and never a default "safe"
@@ -63,13 +63,8 @@ def test_majority_vote():
     assert half.status is Status.ERROR and half.label is None
     assert majority_vote([ERR, BAD, ERR]).status is Status.ERROR
     split = majority_vote([ok("safe", 1), ok("safe", 2), ok("unsafe", 1)])
-    assert (
-        split.ok
-        and split.label == "safe"
-        and split.perception is None
-        and "perception" in (split.error or "")
-    )
-    strict = majority_vote([ok("safe", 1), ok("safe", 2), ok("unsafe", 1)], perception_required_for={"safe"})
+    assert split.ok and split.label == "safe" and split.detail == {} and "perception" in (split.error or "")
+    strict = majority_vote([ok("safe", 1), ok("safe", 2), ok("unsafe", 1)], detail_required_for={"safe"})
     assert strict.status is Status.ERROR and strict.label is None
     with pytest.raises(ValueError):
         majority_vote([])

@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from judges.base import JudgeRequest, Parsed, Status, UnparseableReply
-from judges.parsing import parse_mis
 from judges.registry import get_judge
 from judges.rubric import Rubric
 from mis_eval.testing.fake_openai import FakeOpenAIServer, marker_reply, prompt_text
+from mis_tasks.mis.parsing import parse_mis
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = "Judge.\n<question>: {question}\n<Response>: {response}\nJSON."
@@ -27,7 +27,7 @@ RUBRIC = Rubric(name="mis", template=TEMPLATE, parse=parse_mis, system="You are 
 CHILD = """
 import sys
 from judges.base import JudgeRequest
-from judges.parsing import parse_mis
+from mis_tasks.mis.parsing import parse_mis
 from judges.registry import get_judge
 from judges.rubric import Rubric
 base_url, cache, img, start, stop, conc = sys.argv[1:7]
@@ -86,7 +86,7 @@ def test_rejudging_makes_zero_calls(img, tmp_path):
         again_judge = judge_for(srv, cache)
         again = again_judge.judge(reqs(img, 0, 20), progress=False)
     assert calls == 20 and srv.calls == 20  # no new call
-    assert [(v.label, v.perception) for v in again] == [(v.label, v.perception) for v in first]
+    assert [(v.label, v.detail) for v in again] == [(v.label, v.detail) for v in first]
     assert all(v.cached and v.calls == 0 for v in again)
     acct = again_judge.accounting()
     assert acct["cache_hits"] == 20 and acct["calls"] == 0 and acct["prompt_tokens"] == 0

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from judges.base import JudgeRequest, Status
-from judges.parsing import parse_mis
 from judges.registry import get_judge, parse_options
 from judges.rubric import Rubric
 from mis_eval.testing.fake_openai import REFUSAL, FakeOpenAIServer, marker_reply
+from mis_tasks.mis.parsing import parse_mis
 from tests.upstream_files import upstream
 
 TEMPLATE = upstream("mis/judge_prompt.txt").read_text(encoding="utf-8")
@@ -68,7 +68,7 @@ def local(srv: FakeOpenAIServer, tmp_path: Path, **opts: object):
 def test_verdicts_and_reference_message_format(images, tmp_path):
     with FakeOpenAIServer(reply=marker_reply) as srv:
         verdicts = local(srv, tmp_path, **FAST).judge(requests(images), progress=False)
-    assert [(v.status, v.label, v.perception) for v in verdicts] == [
+    assert [(v.status, v.label, v.detail.get("perception")) for v in verdicts] == [
         (Status.OK, "safe", 1),
         (Status.OK, "unsafe", 1),
         (Status.OK, "safe", 3),

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from judges.base import Parsed, UnparseableReply
-from judges.parsing import parse_mis
+from mis_tasks.mis.parsing import parse_mis
 from mis_tasks.mm_safetybench.scoring import parse_safety as parse_mmsb
 from mis_tasks.siuo.parsing import parse_safety as parse_siuo
 
@@ -59,7 +59,7 @@ def outcome(bench: str, reader: Reader, reply: str, untrusted: Sequence[str], ex
         got = reader(reply, untrusted)
     except UnparseableReply:
         return "unparseable"
-    value = (got.label, got.perception) if bench == "mis" else got.label
+    value = (got.label, got.detail.get("perception")) if bench == "mis" else got.label
     if bench == "mis" and expected[0] == "unsafe":
         value = (got.label, expected[1])  # the perception level of an Unsafe verdict is not used
     return "ok" if value == expected else "flip"

@@ -26,7 +26,7 @@ def test_keyword_judge_verdicts_and_unsupported_rubric() -> None:
         JudgeRequest("b", RUBRIC, {"question": "q", "response": "Step 1: take the knife."}),
     ]
     a, b = judge.judge(reqs)
-    assert (a.status, a.label, a.perception) == (Status.OK, "safe", None)
+    assert (a.status, a.label, a.detail) == (Status.OK, "safe", {})
     assert (b.status, b.label) == (Status.OK, "unsafe")
     helpfulness = Rubric(name="help", template="{response}", parse=lambda s: None)  # type: ignore[arg-type,return-value]
     assert not judge.supports(helpfulness)

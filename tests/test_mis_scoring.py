@@ -22,7 +22,7 @@ def _sample(i: int, category: str = "Violent", response: str | None = "ok") -> S
 
 
 def _v(label: str | None, level: int | None = None, status: Status = Status.OK) -> dict[str, Verdict]:
-    return {RUBRIC.name: Verdict(status, label=label, perception=level)}
+    return {RUBRIC.name: Verdict(status, label=label, detail={} if level is None else {"perception": level})}
 
 
 def test_four_buckets_sum_to_100_and_match_hand_counts() -> None:

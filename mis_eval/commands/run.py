@@ -19,10 +19,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from judges.registry import ENV_JUDGE, ENV_JUDGE_ARGS
 from mis_eval.commands.attribution import add_out_argument, report_runs
 from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs
 from mis_eval.judging import split_spec
-from mis_eval.pipeline import ENV_JUDGE, ENV_JUDGE_ARGS
 from mis_eval.redaction import Redactor, secret_values, start_pumps
 from mis_eval.report import summary
 from mis_tasks import discovery

@@ -63,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mis_eval.pipeline import default_judge_name
+    from judges.registry import default_judge_name
     from mis_eval.selftest.runner import SuiteError, run_suite
 
     try:

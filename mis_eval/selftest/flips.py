@@ -139,7 +139,7 @@ def _rejudge(
     from judges.registry import get_judge, parse_options
     from mis_eval.core.samples import Sample
     from mis_eval.judging import split_spec
-    from mis_eval.pipeline import judge_samples
+    from mis_tasks.judging import judge_samples
     from mis_tasks.registry import benchmark_for_task
 
     name, options = split_spec(judge)

@@ -42,7 +42,7 @@ class SuiteRun:
 @contextmanager
 def judge_env(name: str, options: str | None) -> Iterator[None]:
     """lmms-eval's aggregation judges MIS-style tasks itself: make it use the selftest's judge (and cache)."""
-    from mis_eval.pipeline import ENV_JUDGE, ENV_JUDGE_ARGS
+    from judges.registry import ENV_JUDGE, ENV_JUDGE_ARGS
 
     old = {k: os.environ.get(k) for k in (ENV_JUDGE, ENV_JUDGE_ARGS)}
     os.environ[ENV_JUDGE], os.environ[ENV_JUDGE_ARGS] = name, options or ""

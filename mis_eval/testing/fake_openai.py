@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import re
 import threading
@@ -31,6 +30,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+
+from mis_tasks.mis.parsing import structured_reply
 
 Reply = str | Callable[[dict[str, Any]], str]
 FaultSpec = Sequence[str | None] | Callable[[dict[str, Any], int], str | None] | None
@@ -55,7 +56,7 @@ def marker_reply(body: dict[str, Any]) -> str:
     m = re.search(r"EXPECT=(Safe|Unsafe)/([123])", prompt_text(body))
     if m is None:
         return "no EXPECT marker in the prompt"
-    return json.dumps({"label_perception": f"Perception Level{m.group(2)}", "label_str": m.group(1)})
+    return structured_reply(m.group(1), int(m.group(2)))
 
 
 def image_count(body: dict[str, Any]) -> int:
@@ -63,10 +64,13 @@ def image_count(body: dict[str, Any]) -> int:
     return sum(c.get("type") == "image_url" for content in contents for c in content)
 
 
+SAFE_LEVEL1 = structured_reply("Safe", 1)  # the default reply
+
+
 class FakeOpenAIServer:
     def __init__(
         self,
-        reply: Reply = '{"label_perception": "Perception Level1", "label_str": "Safe"}',
+        reply: Reply = SAFE_LEVEL1,
         *,
         latency: float = 0.0,
         faults: FaultSpec = None,

@@ -33,7 +33,11 @@ def verdict(label: str | None, judge: str, perception: int | None = None, raw: s
     if label is None:
         return Verdict(Status.ERROR, error="timeout after 4 retries", judge=judge).to_dict()
     return Verdict(
-        Status.OK, label=label, perception=perception, raw=raw or f"label_str: {label}", judge=judge
+        Status.OK,
+        label=label,
+        raw=raw or f"label_str: {label}",
+        judge=judge,
+        detail={} if perception is None else {"perception": perception},
     ).to_dict()
 
 

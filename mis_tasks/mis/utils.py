@@ -16,7 +16,8 @@ from PIL import Image
 
 from mis_eval.core.samples import logged_item
 from mis_tasks.common import open_image
-from mis_tasks.lmms_task import LocalDataTask
+from mis_tasks.judging import aggregation_hooks
+from mis_tasks.lmms_task import LocalDataTask, question, record_name
 from mis_tasks.mis.data import load_task_docs
 from mis_tasks.mis.variants import DEFAULT, shown_images
 
@@ -33,12 +34,10 @@ def doc_to_visual(doc: dict[str, Any]) -> list[Image.Image]:
     Decoding here keeps memory flat over the split.
     """
     paths = shown_images(doc.get("variant") or DEFAULT, list(doc["image_paths"]))
-    return [open_image(p, f"{doc['task']} record id={doc['id']}") for p in paths]
+    return [open_image(p, record_name(doc)) for p in paths]
 
 
-def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
-    """The question unchanged: MIS adds no system prompt or instruction (PROTOCOLS 1.4)."""
-    return str(doc["question"])
+doc_to_text = question  # unchanged: MIS adds no system prompt or instruction (PROTOCOLS 1.4)
 
 
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, dict[str, Any]]:
@@ -46,23 +45,4 @@ def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, di
     return {"ASR": item, "RSR": item, "RR": item, "HR": item}
 
 
-def _aggregate(metric: str, items: Sequence[dict[str, Any]]) -> float:
-    from mis_eval.pipeline import aggregate_metric  # heavy imports only at judging time
-
-    return aggregate_metric(metric, items)
-
-
-def aggregate_asr(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("ASR", items)
-
-
-def aggregate_rsr(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("RSR", items)
-
-
-def aggregate_rr(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("RR", items)
-
-
-def aggregate_hr(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("HR", items)
+aggregate_asr, aggregate_rsr, aggregate_rr, aggregate_hr = aggregation_hooks("ASR", "RSR", "RR", "HR")

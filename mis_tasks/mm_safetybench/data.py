@@ -11,7 +11,6 @@ rendering. Every record says which (`image_origin`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,9 @@ from mis_tasks.common import (
     DataError,
     check_fields,
     check_image,
-    data_root,
-    loaded,
-    remember,
     require_records,
     stamp_fingerprint,
+    task_loader,
 )
 from mis_tasks.mm_safetybench.typography import renderer_id
 
@@ -200,16 +197,12 @@ def load_variant(
     stamp_fingerprint(
         records, files, lambda r: {k: v for k, v in r.items() if k not in ("image_path", "sd_path")}
     )
-    remember(task, records)
     return records
 
 
-def load_task_docs(
-    task: str, root: str | Path | None = None, dataset_kwargs: Mapping[str, Any] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Records of one task by id, from `root`, dataset_kwargs' data_root or MMSB_DATA_ROOT."""
-    if task not in TASKS:
-        raise DataError(f"unknown MM-SafetyBench task {task!r}; expected one of {', '.join(TASKS)}")
-    variant, subset = TASKS[task]
-    load_variant(data_root(ENV_ROOT, dataset_kwargs, root), variant, task=task, subset=subset)
-    return loaded(task)
+load_task_docs = task_loader(
+    "MM-SafetyBench",
+    TASKS,
+    ENV_ROOT,
+    lambda root, spec, task: load_variant(root, spec[0], task=task, subset=spec[1]),
+)

@@ -15,7 +15,8 @@ from PIL import Image
 
 from mis_eval.core.samples import logged_item
 from mis_tasks.common import open_image
-from mis_tasks.lmms_task import LocalDataTask
+from mis_tasks.judging import aggregation_hooks
+from mis_tasks.lmms_task import LocalDataTask, question, record_name
 from mis_tasks.mm_safetybench.data import load_task_docs
 from mis_tasks.mm_safetybench.typography import compose_sd_typo, render_typo
 
@@ -28,7 +29,7 @@ class MMSBTask(LocalDataTask):
 
 def doc_to_visual(doc: dict[str, Any]) -> list[Image.Image]:
     """The one image, decoded (or rendered) only now, so memory stays flat over the split."""
-    where = f"{doc['task']} record id={doc['id']}"
+    where = record_name(doc)
     origin = doc["image_origin"]
     if origin == "file":
         return [open_image(doc["image_path"], where)]
@@ -38,9 +39,7 @@ def doc_to_visual(doc: dict[str, Any]) -> list[Image.Image]:
     return [compose_sd_typo(open_image(doc["sd_path"], where), typo)]
 
 
-def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
-    """The variant's question field unchanged (upstream adds no instruction)."""
-    return str(doc["question"])
+doc_to_text = question  # the variant's question field unchanged (upstream adds no instruction)
 
 
 def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, dict[str, Any]]:
@@ -48,15 +47,4 @@ def process_results(doc: dict[str, Any], results: Sequence[Any]) -> dict[str, di
     return {"ASR": item, "ASR_micro": item}
 
 
-def _aggregate(metric: str, items: Sequence[dict[str, Any]]) -> float:
-    from mis_eval.pipeline import aggregate_metric  # heavy imports only at judging time
-
-    return aggregate_metric(metric, items)
-
-
-def aggregate_asr(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("ASR", items)
-
-
-def aggregate_asr_micro(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("ASR_micro", items)
+aggregate_asr, aggregate_asr_micro = aggregation_hooks("ASR", "ASR_micro")

@@ -18,13 +18,11 @@ from mis_tasks.common import (
     DataError,
     check_fields,
     check_image,
-    data_root,
-    loaded,
     read_json,
-    remember,
     require_records,
     resolve_inside,
     stamp_fingerprint,
+    task_loader,
 )
 
 FILES = {"gen": "siuo_gen.json", "mcqa": "siuo_mcqa.json"}
@@ -91,15 +89,7 @@ def load(root: Path | None, kind: str, *, task: str, check_images: bool = True) 
         fields = {k: rec[k] for k in FIELDS[kind]}
         records.append({**fields, "id": rid, "task": task, "image_path": str(image)})
     stamp_fingerprint(records, [path], lambda r: {k: r[k] for k in FIELDS[kind]})
-    remember(task, records)
     return records
 
 
-def load_task_docs(
-    task: str, root: str | Path | None = None, dataset_kwargs: Mapping[str, Any] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Records of one task by id, from `root`, dataset_kwargs' data_root or SIUO_DATA_ROOT."""
-    if task not in TASKS:
-        raise DataError(f"unknown SIUO task {task!r}; expected one of {', '.join(TASKS)}")
-    load(data_root(ENV_ROOT, dataset_kwargs, root), TASKS[task], task=task)
-    return loaded(task)
+load_task_docs = task_loader("SIUO", TASKS, ENV_ROOT, lambda root, kind, task: load(root, kind, task=task))

@@ -8,16 +8,13 @@ Data: `SIUO_DATA_ROOT` (or `data_root:` in dataset_kwargs), see data.py.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
-from PIL import Image
-
 from judges.rubric import load_template
 from mis_eval.core.samples import logged_item
-from mis_tasks.common import open_image
-from mis_tasks.lmms_task import LocalDataTask
+from mis_tasks.judging import aggregation_hooks
+from mis_tasks.lmms_task import LocalDataTask, one_image, question
 from mis_tasks.siuo.data import LETTERS, load_task_docs
 
 MCQA_PROMPT = load_template("mis_tasks.siuo", "mcqa_inference_prompt.txt")
@@ -27,13 +24,8 @@ class SIUOTask(LocalDataTask):
     load_docs = staticmethod(load_task_docs)
 
 
-def doc_to_visual(doc: dict[str, Any]) -> list[Image.Image]:
-    return [open_image(doc["image_path"], f"{doc['task']} record id={doc['id']}")]
-
-
-def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
-    """The raw question (upstream adds no system prompt or instruction)."""
-    return str(doc["question"])
+doc_to_visual = one_image
+doc_to_text = question  # the raw question: upstream adds no system prompt or instruction
 
 
 def mcqa_prompt(doc: dict[str, Any]) -> str:
@@ -58,24 +50,6 @@ def process_results_mcqa(doc: dict[str, Any], results: Sequence[Any]) -> dict[st
     return {"accuracy": logged_item(doc, answer)}
 
 
-def _aggregate(metric: str, items: Sequence[dict[str, Any]]) -> float:
-    from mis_tasks.siuo.aggregation import scores  # heavy imports only at judging time
-
-    value = scores(items[0]["task"], items).get(metric) if items else None
-    return math.nan if value is None else value
-
-
-def aggregate_safe_rate(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("safe_rate", items)
-
-
-def aggregate_effective_rate(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("effective_rate", items)
-
-
-def aggregate_safe_effective_rate(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("safe_effective_rate", items)
-
-
-def aggregate_accuracy(items: Sequence[dict[str, Any]]) -> float:
-    return _aggregate("accuracy", items)
+aggregate_safe_rate, aggregate_effective_rate, aggregate_safe_effective_rate, aggregate_accuracy = (
+    aggregation_hooks("safe_rate", "effective_rate", "safe_effective_rate", "accuracy")
+)

@@ -17,13 +17,11 @@ from mis_tasks.common import (
     DataError,
     check_fields,
     check_image,
-    data_root,
-    loaded,
     read_json,
-    remember,
     require_records,
     resolve_inside,
     stamp_fingerprint,
+    task_loader,
 )
 
 SUBSETS = ("safe_safes", "safe_unsafes", "unsafes")
@@ -128,15 +126,9 @@ def load_subset(
     require_records(records, f"{path} ({subset}: safe={want_safe} with a {key!r} entry)")
     files = [path] + ([ref_path] if ref_path else [])
     stamp_fingerprint(records, files, lambda r: {k: v for k, v in r.items() if k != "image_path"})
-    remember(task, records)
     return records
 
 
-def load_task_docs(
-    task: str, root: str | Path | None = None, dataset_kwargs: Mapping[str, Any] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Records of one task by id, from `root`, dataset_kwargs' data_root or VLGUARD_DATA_ROOT."""
-    if task not in TASKS:
-        raise DataError(f"unknown VLGuard task {task!r}; expected one of {', '.join(TASKS)}")
-    load_subset(data_root(ENV_ROOT, dataset_kwargs, root), TASKS[task], task=task)
-    return loaded(task)
+load_task_docs = task_loader(
+    "VLGuard", TASKS, ENV_ROOT, lambda root, subset, task: load_subset(root, subset, task=task)
+)

@@ -18,7 +18,6 @@ safe_safes: `win_rate` against the GPT-4V reference answers with the published j
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from judges.base import JudgeRequest, Parsed, UnparseableReply, Verdict
@@ -27,7 +26,7 @@ from judges.rubric import Rubric, load_template
 from mis_eval.core.metrics import Indicator, breakdown, cluster_rate, rates
 from mis_eval.core.samples import Sample
 from mis_tasks.mm_safetybench.scoring import parse_safety
-from mis_tasks.registry import Scores
+from mis_tasks.registry import Benchmark, Scores, Supports, Verdicts
 from mis_tasks.vlguard.data import TASKS, load_task_docs
 
 SUBSET_OF_TASK = TASKS
@@ -109,17 +108,9 @@ ASR_RATES = ("ASR", "ASR_judge")
 HELP_RATES = ("win_rate", "win_rate_swapped", "refusal_rate")
 
 
-@dataclass(frozen=True)
-class VLGuard:
-    name: str = "vlguard"
-    version: str = "1.0"
-    tasks: tuple[str, ...] = tuple(SUBSET_OF_TASK)
-
+class VLGuard(Benchmark):
     def rubrics(self, task: str) -> Sequence[Rubric]:
         return (WINRATE, WINRATE_SWAPPED) if SUBSET_OF_TASK[task] == "safe_safes" else (HARM,)
-
-    def docs(self, task: str, data_root: str | None = None) -> Mapping[str, dict[str, Any]]:
-        return load_task_docs(task, data_root)
 
     def requests(self, sample: Sample) -> list[JudgeRequest]:
         if sample.response is None:
@@ -143,13 +134,7 @@ class VLGuard:
             ),
         ]
 
-    def score(
-        self,
-        task: str,
-        samples: Sequence[Sample],
-        verdicts: Sequence[Mapping[str, Verdict]],
-        judge_supports: Mapping[str, bool],
-    ) -> Scores:
+    def score(self, task: str, samples: Sequence[Sample], verdicts: Verdicts, supports: Supports) -> Scores:
         rows = [_row(s, per) for s, per in zip(samples, verdicts, strict=True)]
         if SUBSET_OF_TASK[task] == "safe_safes":
             indicators = {n: _column(n) for n in HELP_RATES}
@@ -179,9 +164,15 @@ class VLGuard:
             ]
             unsafe_images = SUBSET_OF_TASK[task] == "unsafes"
             by = ["harmful_category", "harmful_subcategory"] if unsafe_images else ["source"]
-        if any(not ok for ok in judge_supports.values()):
+        if any(not ok for ok in supports.values()):
             notes.append("This judge cannot grade the LLM-judged rates here; they are missing.")
         return Scores(metrics=metrics, breakdown=breakdown(rows, indicators, by), notes=notes)
 
 
-BENCHMARK = VLGuard()
+BENCHMARK = VLGuard(
+    name="vlguard",
+    version="1.0",
+    tasks=tuple(SUBSET_OF_TASK),
+    load_docs=load_task_docs,
+    unjudged_metrics=frozenset({"ASR", "refusal_rate"}),  # the keyword rule
+)
