@@ -95,7 +95,7 @@ def test_synthetic_runs_round_trip(tmp_path: Path) -> None:
     runs = find_runs([tmp_path / "board", tmp_path / "viewer"])
     assert len(runs) == 2 * 4 + len(paths)  # three MIS splits and one extra task per model, plus the viewer's
     for path, rec in runs:
-        assert_round_trips(path)
+        assert assert_round_trips(path) == rec
     assert {r.task.data.source for _, r in runs} == {"synthetic", None}
 
 
@@ -147,7 +147,7 @@ def test_v1_fields_a_writer_left_out_read_as_their_defaults() -> None:
         (("counts",), "counts: unknown field(s) 'surprise'"),
         (("task", "data"), "task.data: unknown field(s) 'surprise'"),
         (("judge",), "judge: unknown field(s) 'surprise'"),
-        (("breakdown", 0, "metrics", "ASR"), "breakdown[0].ASR: unknown field(s) 'surprise'"),
+        (("breakdown", 0, "metrics", "ASR"), "breakdown[0].metrics.ASR: unknown field(s) 'surprise'"),
         (("agreement", 1), "agreement[1]: unknown field(s) 'surprise'"),
         (("completeness",), "completeness: unknown field(s) 'surprise'"),
     ],

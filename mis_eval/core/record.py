@@ -201,7 +201,11 @@ class BreakdownRow:
     @classmethod
     def from_dict(cls, d: object, where: str = "breakdown") -> BreakdownRow:
         known = _known(cls, d, where)
-        return cls(by=known["by"], group=known["group"], metrics=_metrics(known.get("metrics", {}), where))
+        return cls(
+            by=known["by"],
+            group=known["group"],
+            metrics=_metrics(known.get("metrics", {}), f"{where}.metrics"),
+        )
 
 
 @dataclass
