@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mis_eval.commands.judge import judge_outputs
-from mis_eval.core.record import SCHEMA
+from mis_eval.core.record import SCHEMA, RunRecord
 from mis_eval.core.samples import mark_failed
 from mis_eval.records import iter_runs, read_run
 from tests.mis_data import make_root
@@ -44,6 +44,7 @@ def test_demo_runs_whole_pipeline_offline(tmp_path: Path) -> None:
         assert rec.metrics["ASR"].value is not None and rec.metrics["RSR"].value is None
         assert rec.generation["max_new_tokens"] == 1024 and rec.generation["until"] == []
         assert rec.task.data.fingerprint
+        assert rec.to_dict() == json.loads(path.read_text()) and RunRecord.from_dict(rec.to_dict()) == rec
         lines = (path.parent / rec.samples_file).read_text().splitlines()
         assert len(lines) == rec.counts.samples == rec.task.data.n
         assert json.loads(lines[0])["verdicts"]["mis"]["status"] == "ok"
