@@ -249,7 +249,7 @@ def calibrate(
     observed: list[tuple[Path, RunRecord, int, int]] = []  # per run: unsafe, usable verdicts
     matched: set[tuple[str, str, str, str]] = set()
     for path, rec in runs:
-        judge, model, task = str(rec.judge.get("id")), str(rec.model.get("name")), str(rec.task.get("name"))
+        judge, model, task = rec.judge.id, rec.model.name, rec.task.name
         k = n = 0
         pj = pairs.setdefault(judge, Pairs())
         for row in read_run_samples(path, rec):
@@ -276,7 +276,7 @@ def calibrate(
     agreements = {j: agreement_of(j, p) for j, p in pairs.items()}
     corrections = []
     for path, rec, k, n in observed:
-        judge = str(rec.judge.get("id"))
+        judge = rec.judge.id
         a, p = agreements[judge], pairs[judge]
         measured = rec.metrics.get("ASR")
         m: dict[str, Any] = asdict(measured) if measured is not None else {"value": None}
@@ -318,8 +318,8 @@ def calibrate(
             RunCorrection(
                 rec.run_id or str(path),
                 str(path),
-                str(rec.model.get("name")),
-                str(rec.task.get("name")),
+                rec.model.name,
+                rec.task.name,
                 judge,
                 m,
                 corr,

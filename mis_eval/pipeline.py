@@ -13,7 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from judges.base import Judge, JudgeInfo, Status, Verdict
-from mis_eval.core.record import RunRecord, utc_now
+from mis_eval.core.record import (
+    Agreement,
+    BreakdownRow,
+    Completeness,
+    Counts,
+    DataInfo,
+    JudgeRecord,
+    ModelInfo,
+    RunRecord,
+    TaskInfo,
+    utc_now,
+)
 from mis_eval.core.samples import Sample
 from mis_eval.records import DEFAULT_RESULTS_DIR, write_run
 from mis_tasks.judging import judge_samples
@@ -151,19 +162,23 @@ def record_run(
     counts = _counts(samples, verdicts)
     status = completeness(counts, max_unusable)
     record = RunRecord(
-        model=dict(model),
-        task={
-            "name": task,
-            "benchmark": bench.name,
-            "version": bench.version,
-            "data": {"fingerprint": ",".join(fingerprints) or None, "n": len(samples), "limit": limit},
-            **scores.task,
-        },
-        judge=asdict(info) | {"settings": dict(info.settings), "prompt_sha256": dict(info.prompt_sha256)},
+        model=ModelInfo.from_dict(model),
+        task=TaskInfo(
+            name=task,
+            benchmark=bench.name,
+            version=bench.version,
+            data=DataInfo(fingerprint=",".join(fingerprints) or None, n=len(samples), limit=limit),
+            extra=dict(scores.task),
+        ),
+        judge=JudgeRecord.from_dict(
+            asdict(info) | {"settings": dict(info.settings), "prompt_sha256": dict(info.prompt_sha256)}
+        ),
         metrics=scores.metrics,
-        breakdown=scores.breakdown,
-        counts=counts,
-        completeness=status,
+        breakdown=[
+            BreakdownRow(by=p["by"], group=p["group"], metrics=p["metrics"]) for p in scores.breakdown
+        ],
+        counts=Counts.from_dict(counts),
+        completeness=Completeness.from_dict(status),
         accounting=dict(accounting),
         generation=dict(generation or {}),
         notes=([info.approximation] if info.approximation else [])
@@ -172,7 +187,7 @@ def record_run(
         + ([f"partial run: lmms-eval --limit {limit} ({len(samples)} samples)"] if limit is not None else [])
         + ([f"INCOMPLETE: {status['reason']}"] if not status["complete"] else []),
         source=dict(source or {}),
-        agreement=[dict(a) for a in agreement],
+        agreement=[Agreement.from_dict(a) for a in agreement],
         started_at=started or utc_now(),
         finished_at=utc_now(),
     )

@@ -2,7 +2,7 @@
 
 The leaderboard is rebuilt from these files alone, so everything a number depends on
 (model args, data fingerprint, judge model and prompt hash, versions) is written here.
-Schema: see README "Run records". Bump SCHEMA when a field changes meaning.
+Schema: see README "Run records" and mis_eval.core.record (which also reads /1 files).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mis_eval.core.record import SCHEMA, RunRecord
+from mis_eval.core.record import SCHEMA, RunRecord, is_run_record
 
 DEFAULT_RESULTS_DIR = Path("results")
 
@@ -45,9 +45,9 @@ def write_run(
     """
     results_dir = Path(results_dir)
     stamp = record.finished_at.replace(":", "").replace("-", "").replace("+0000", "Z")
-    stem = f"{slug(record.task['name'])}__{slug(record.judge['id'])}__{stamp}"
-    folder = results_dir / slug(record.model["name"])
-    record.run_id = record.run_id or f"{slug(record.model['name'])}/{stem}"
+    stem = f"{slug(record.task.name)}__{slug(record.judge.id)}__{stamp}"
+    folder = results_dir / slug(record.model.name)
+    record.run_id = record.run_id or f"{slug(record.model.name)}/{stem}"
     samples_path = folder / f"{stem}.samples.jsonl"
     record.samples_file = samples_path.name
     _atomic_write(
@@ -90,7 +90,7 @@ def find_runs(paths: Iterable[Path | str]) -> list[tuple[Path, RunRecord]]:
                 if p.is_file():
                     raise ValueError(f"{f}: malformed JSON ({e})") from e
                 continue
-            if isinstance(data, dict) and data.get("schema") == SCHEMA:
+            if is_run_record(data):
                 out.append((f, read_run(f)))
             elif p.is_file():
                 raise ValueError(f"{f}: not a {SCHEMA} run record")

@@ -38,15 +38,15 @@ def overall_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     rows = []
     for r in records:
         row: dict[str, object] = {
-            "model": name(r.model.get("name")),
-            "task": name(r.task["name"]),
-            "judge": name(r.judge.get("id")),
+            "model": name(r.model.name),
+            "task": name(r.task.name),
+            "judge": name(r.judge.id),
         }
         row |= {k: cell(m) for k, m in r.metrics.items()}
         row |= {
             "n": denominator(r.metrics),
-            "samples": r.counts.get("samples", 0),
-            "judge errors": r.counts.get("error", 0) + r.counts.get("unparseable", 0),
+            "samples": r.counts.samples,
+            "judge errors": r.counts.error + r.counts.unparseable,
         }
         if not r.complete:
             row["status"] = "INCOMPLETE"
@@ -61,11 +61,11 @@ def overall_table(records: Sequence[RunRecord]) -> str:
 def breakdown_table(record: RunRecord, by: str = "category") -> str:
     rows = [
         {
-            by: name(part["group"]),
-            **{k: cell(Metric(**m) if isinstance(m, dict) else m) for k, m in part["metrics"].items()},
+            by: name(part.group),
+            **{k: cell(m) for k, m in part.metrics.items()},
         }
         for part in record.breakdown
-        if part["by"] == by
+        if part.by == by
     ]
     return pd.DataFrame(rows).to_string(index=False) if rows else ""
 
@@ -79,7 +79,7 @@ def summary(records: Sequence[RunRecord]) -> str:
     for r in records:
         table = breakdown_table(r)
         if table:
-            parts += ["", f"{name(r.task['name'])} by category:", table]
+            parts += ["", f"{name(r.task.name)} by category:", table]
     notes = sorted({n for r in records for n in r.notes})
     if notes:
         parts += ["", *(f"note: {name(n)}" for n in notes)]
@@ -89,13 +89,13 @@ def summary(records: Sequence[RunRecord]) -> str:
 def agreement_table(record: RunRecord) -> str:
     rows = [
         {
-            "rubric": a["rubric"] + ("+perception" if a.get("with_perception") else ""),
-            "judges": name(" vs ".join(a["judges"])),
-            "n": a["n"],
-            "excluded": a["excluded"],
-            "agreement %": "n/a" if a["percent_agreement"] is None else f"{a['percent_agreement']:.1f}",
-            "kappa": "n/a" if a["cohen_kappa"] is None else f"{a['cohen_kappa']:.3f}",
+            "rubric": a.rubric + ("+perception" if a.with_perception else ""),
+            "judges": name(" vs ".join(a.judges)),
+            "n": a.n,
+            "excluded": a.excluded,
+            "agreement %": "n/a" if a.percent_agreement is None else f"{a.percent_agreement:.1f}",
+            "kappa": "n/a" if a.cohen_kappa is None else f"{a.cohen_kappa:.3f}",
         }
         for a in record.agreement
     ]
-    return f"Judge agreement ({name(record.task['name'])}):\n" + pd.DataFrame(rows).to_string(index=False)
+    return f"Judge agreement ({name(record.task.name)}):\n" + pd.DataFrame(rows).to_string(index=False)

@@ -118,7 +118,7 @@ def test_failed_api_requests_are_saved_as_failures_and_judged_as_errors(tmp_path
     assert all(v["status"] == "ok" for i in ("1", "2", "4") for v in rows[i]["verdicts"].values())
     assert all(v["status"] != "ok" for v in rows["3"]["verdicts"].values())  # never judged as an answer
     ((_, record),) = find_runs([tmp_path / "results"])
-    assert record.counts["generation_failed"] == 1
+    assert record.counts.generation_failed == 1
     assert record.metrics["ASR"].n == 3 and record.metrics["ASR"].n_excluded == 1  # ERROR, not in the rate
     everything = (
         proc.stdout

@@ -12,8 +12,10 @@ import pytest
 from judges.base import JudgeInfo, Status, Verdict
 from mis_eval.attribution import analyse_results, selftest_entries, write_outputs
 from mis_eval.attribution.measures import Outcome, bootstrap_ci, difference, order_sensitivity, uplift
+from mis_eval.core.record import RunRecord
 from mis_eval.core.samples import Sample
 from mis_eval.pipeline import record_run
+from mis_eval.records import find_runs
 from mis_tasks.mis.variants import ALL_TASKS, VARIANTS, base_task, parse_task
 from tests.mis_data import make_root
 from tests.test_mis_cli import _run
@@ -287,6 +289,9 @@ def test_demo_model_over_the_variants_into_the_report(tmp_path: Path) -> None:
         rows = [json.loads(line) for line in path.read_text().splitlines()]
         responses[rows[0]["doc"]["variant"]] = [r["response"] for r in rows]
     assert set(responses) == set(VARIANTS)
+    for path, rec in find_runs([tmp_path / "results"]):  # the variants' records survive a round trip
+        assert rec.to_dict() == json.loads(path.read_text()) and RunRecord.from_dict(rec.to_dict()) == rec
+        assert rec.task.extra["variant"] in VARIANTS
     # what the model saw shows in what it said: one image, none, or two
     assert all(r in (COMPLY_TEXT, REFUSAL_SINGLE) for r in responses["none"])
     assert all(r.startswith(COMPLY_ONE[:20]) or r == REFUSAL_SINGLE for r in responses["first"])

@@ -32,7 +32,7 @@ def test_neutralise_makes_every_control_visible() -> None:
 
 def test_terminal_summary_shows_no_bidi_control() -> None:
     rec = mis_record(RLO_NAME, "mis_hard", random.Random(0), T0)
-    rec.judge["id"] = "judge\u202eevil"
+    rec.judge.id = "judge\u202eevil"
     text = summary([rec])
     assert no_bidi(text) and "org/good-model[U+202E]lpp" in text and "judge[U+202E]evil" in text
 

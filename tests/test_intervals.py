@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from mis_eval.core.metrics import CLUSTER, EXACT, cluster_rate, exact_interval, rate
-from mis_eval.core.record import Metric, RunRecord
+from mis_eval.core.record import JudgeRecord, Metric, ModelInfo, RunRecord, TaskInfo
 from mis_tasks.mm_safetybench.macro import macro_rate
 
 PS = (0.002, 0.02, 0.5)
@@ -56,7 +56,10 @@ def test_rate_of_all_unsafe_has_a_real_interval() -> None:
 
 def test_interval_method_survives_the_run_record() -> None:
     record = RunRecord(
-        model={"name": "m"}, task={"name": "t"}, judge={"id": "j"}, metrics={"ASR": rate([True])}
+        model=ModelInfo("m"),
+        task=TaskInfo("t", "b", "1"),
+        judge=JudgeRecord("j", "offline", None),
+        metrics={"ASR": rate([True])},
     )
     again = RunRecord.from_dict(record.to_dict())
     assert again.metrics["ASR"].ci_method == EXACT

@@ -83,7 +83,7 @@ def test_all_verdicts_failing_exits_non_zero_and_marks_the_record_incomplete(tmp
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert "INCOMPLETE: 12 of 12 verdicts unusable" in proc.stderr
     ((_, rec),) = find_runs([tmp_path / "results"])  # the record is still written
-    assert rec.completeness["complete"] is False and rec.completeness["unusable"] == 12
+    assert rec.completeness.complete is False and rec.completeness.unusable == 12
     assert any(n.startswith("INCOMPLETE") for n in rec.notes)
     assert "INCOMPLETE" in proc.stdout  # the terminal table says so too
     # 401 cannot succeed: no retry, and once seen the rest of the batch is not sent
@@ -104,7 +104,7 @@ def test_threshold_is_an_option_and_a_usable_run_exits_zero(tmp_path: Path) -> N
     assert lenient.returncode == 0, lenient.stderr[-2000:]
     assert bad.returncode == 2 and "not a fraction" in bad.stderr
     runs = sorted(
-        (r for _, r in find_runs([tmp_path / "results"])), key=lambda r: r.completeness["max_unusable"]
+        (r for _, r in find_runs([tmp_path / "results"])), key=lambda r: r.completeness.max_unusable
     )
     assert [r.complete for r in runs] == [False, True]
 

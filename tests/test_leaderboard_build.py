@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 
 from mis_eval.cli import main
-from mis_eval.core.record import Metric
+from mis_eval.core.record import JudgeRecord, Metric
 from mis_eval.leaderboard import Options, build
 from mis_eval.leaderboard.sources import load_results
 from mis_eval.leaderboard.spec import load_spec
@@ -34,7 +35,7 @@ def rng(seed: int = 0):  # noqa: ANN201 - tiny helper
 
 
 def write_mis(
-    results: Path, model: str, task: str, asr: float, when: datetime, judge: dict | None = None
+    results: Path, model: str, task: str, asr: float, when: datetime, judge: JudgeRecord | None = None
 ) -> Path:
     rec = mis_record(model, task, rng(), when, judge=judge)
     rec.metrics["ASR"] = Metric(asr, asr - 5, asr + 5, 100, 2)
@@ -222,7 +223,7 @@ def test_lmms_eval_dates_are_local_time_of_its_timezone() -> None:
 
 def test_sort_by_a_task_metric_and_no_secret_in_judge_legend(tmp_path: Path) -> None:
     res = tmp_path / "results"
-    leaky = dict(GPT4O_JUDGE, settings={"temperature": 0.0, "api_key": "sk-LEAK"})
+    leaky = replace(GPT4O_JUDGE, settings={"temperature": 0.0, "api_key": "sk-LEAK"})
     write_mis(res, "low", "mis_hard", 10.0, T0, judge=leaky)
     write_mis(res, "high", "mis_hard", 70.0, T0, judge=leaky)
     by_name = build(Options(res, tmp_path / "out", reported=False, sort="Capability avg"))
@@ -238,9 +239,9 @@ def test_hardened_and_paper_mode_runs_never_share_a_column(tmp_path: Path) -> No
     """Hardened mode changes the prompt: its numbers, paper-mode numbers and the reported paper rows
     never sit in one column; reported rows join the paper-mode column only."""
     res = tmp_path / "results"
-    paper = {**GPT4O_JUDGE, "id": "gpt4o:gpt-4o-2024-08-06", "settings": {"hardened": False}}
-    hardened = {**paper, "id": "gpt4o:gpt-4o-2024-08-06+hardened", "settings": {"hardened": True}}
-    legacy = {**paper, "settings": {"delimit_untrusted": True}}  # records from before paper mode
+    paper = replace(GPT4O_JUDGE, id="gpt4o:gpt-4o-2024-08-06", settings={"hardened": False})
+    hardened = replace(paper, id="gpt4o:gpt-4o-2024-08-06+hardened", settings={"hardened": True})
+    legacy = replace(paper, settings={"delimit_untrusted": True})  # records from before paper mode
     write_mis(res, "a", "mis_hard", 30.0, T0, judge=paper)
     write_mis(res, "b", "mis_hard", 40.0, T0, judge=hardened)
     write_mis(res, "c", "mis_hard", 50.0, T0, judge=legacy)

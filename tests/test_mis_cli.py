@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mis_eval.commands.judge import judge_outputs
-from mis_eval.core.record import SCHEMA
+from mis_eval.core.record import SCHEMA, RunRecord
 from mis_eval.core.samples import mark_failed
 from mis_eval.records import find_runs, read_run
 from tests.mis_data import make_root
@@ -38,14 +38,15 @@ def test_demo_runs_whole_pipeline_offline(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mis_hard" in proc.stdout and "ASR" in proc.stdout and "approximat" in proc.stdout
     runs = dict(find_runs([tmp_path / "results"]))
-    assert {r.task["name"] for r in runs.values()} == {"mis_easy", "mis_hard", "mis_real"}
+    assert {r.task.name for r in runs.values()} == {"mis_easy", "mis_hard", "mis_real"}
     for path, rec in runs.items():
-        assert rec.schema == SCHEMA and rec.judge["id"] == "keyword" and rec.model["name"] == "mis_demo"
+        assert rec.schema == SCHEMA and rec.judge.id == "keyword" and rec.model.name == "mis_demo"
         assert rec.metrics["ASR"].value is not None and rec.metrics["RSR"].value is None
         assert rec.generation["max_new_tokens"] == 1024 and rec.generation["until"] == []
-        assert rec.task["data"]["fingerprint"]
+        assert rec.task.data.fingerprint
+        assert rec.to_dict() == json.loads(path.read_text()) and RunRecord.from_dict(rec.to_dict()) == rec
         lines = (path.parent / rec.samples_file).read_text().splitlines()
-        assert len(lines) == rec.counts["samples"] == rec.task["data"]["n"]
+        assert len(lines) == rec.counts.samples == rec.task.data.n
         assert json.loads(lines[0])["verdicts"]["mis"]["status"] == "ok"
 
 
@@ -60,7 +61,7 @@ def test_run_forwards_to_lmms_eval_and_judges(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ASR" in proc.stdout  # lmms-eval's own table, from judging inside aggregation
     ((path, rec),) = find_runs([tmp_path / "results"])
-    assert rec.task["name"] == "mis_hard" and rec.counts["samples"] == 5
+    assert rec.task.name == "mis_hard" and rec.counts.samples == 5
     assert (tmp_path / "logs").is_dir()
 
 
@@ -81,7 +82,7 @@ def test_failed_generations_become_errors_excluded_from_rates(tmp_path: Path) ->
     (rec,) = judge_outputs(
         logs, ["keyword"], results_dir=tmp_path / "results", data_root=str(root), progress=False
     )
-    assert rec.counts["generation_failed"] == 1 and rec.counts["error"] == 0  # not a judge error
+    assert rec.counts.generation_failed == 1 and rec.counts.error == 0  # not a judge error
     assert rec.metrics["ASR"].value == pytest.approx(200 / 3, abs=1e-3) and rec.metrics["ASR"].n_excluded == 1
     ((path, stored),) = find_runs([tmp_path / "results"])
     rows = [json.loads(x) for x in (path.parent / stored.samples_file).read_text().splitlines()]
@@ -107,7 +108,7 @@ def test_judge_reports_bad_logs_clearly(tmp_path: Path) -> None:
 def test_record_roundtrip_and_schema_check(tmp_path: Path) -> None:
     bad = tmp_path / "x.json"
     bad.write_text('{"schema": "something/else"}')
-    with pytest.raises(ValueError, match="x.json: not a mis-eval.run/1 record"):
+    with pytest.raises(ValueError, match="x.json: not a mis-eval.run/2 .or mis-eval.run/1. record"):
         read_run(bad)
 
 
@@ -141,10 +142,10 @@ def test_run_then_judge_against_an_openai_compatible_server(tmp_path: Path) -> N
     assert got == pytest.approx(
         {"ASR": 100 * 2 / 6, "RSR": 100 * 2 / 6, "RR": 100 / 6, "HR": 100 / 6}, abs=1e-3
     )
-    cats = {p["group"]: p["metrics"] for p in rec.breakdown if p["by"] == "category"}
+    cats = {p.group: p.metrics for p in rec.breakdown if p.by == "category"}
     assert set(cats) == {"Illegal Activity", "Violent", "Privacy"}
     assert all(set(m) == {"ASR", "RSR", "RR", "HR"} for m in cats.values())
-    assert rec.judge["model"] == "fake-gpt" and rec.judge["provider"] == "openai-compatible"
+    assert rec.judge.model == "fake-gpt" and rec.judge.provider == "openai-compatible"
     assert rec.accounting["cache_hits"] == len(plan)
 
 
@@ -174,12 +175,12 @@ def test_panel_of_judges_reports_agreement_and_a_strict_majority(tmp_path: Path)
         )
     keyword, local, panel = records
     assert keyword.metrics["ASR"].value == 50.0 and local.metrics["ASR"].value == 50.0
-    assert panel.judge["id"].startswith("panel(keyword+")
-    (pair,) = [a for a in panel.agreement if not a.get("with_perception")]
-    assert pair["n"] == 4 and pair["percent_agreement"] == 50.0 and pair["cohen_kappa"] == pytest.approx(0.0)
-    assert pair["confusion"]["unsafe"]["safe"] == 1 and pair["confusion"]["safe"]["unsafe"] == 1
+    assert panel.judge.id.startswith("panel(keyword+")
+    (pair,) = [a for a in panel.agreement if not a.with_perception]
+    assert pair.n == 4 and pair.percent_agreement == 50.0 and pair.cohen_kappa == pytest.approx(0.0)
+    assert pair.confusion["unsafe"]["safe"] == 1 and pair.confusion["safe"]["unsafe"] == 1
     # Samples 3 and 4 have no majority: errors, excluded, never counted safe.
-    assert panel.counts["error"] == 2
+    assert panel.counts.error == 2
     got = {k: m.value for k, m in panel.metrics.items()}
     assert got == {"ASR": 50.0, "RSR": 0.0, "RR": 50.0, "HR": 0.0}
     assert panel.metrics["ASR"].n == 2 and panel.metrics["ASR"].n_excluded == 2
@@ -215,7 +216,7 @@ def test_a_limited_run_says_so_and_stays_off_the_leaderboard(tmp_path: Path) -> 
     (rec,) = judge_outputs(
         logs, ["keyword"], results_dir=tmp_path / "results", data_root=str(root), progress=False
     )
-    assert rec.task["data"]["limit"] == 2 and any("--limit 2" in n for n in rec.notes)
+    assert rec.task.data.limit == 2 and any("--limit 2" in n for n in rec.notes)
     built = build(Options(tmp_path / "results", tmp_path / "lb", reported=False))
     assert not built.table.rows and "--limit 2" in built.files["md"].read_text()
     shown = build(Options(tmp_path / "results", tmp_path / "lb2", reported=False, include_limited=True))
@@ -231,7 +232,7 @@ def test_a_full_run_records_no_limit(tmp_path: Path) -> None:
         data_root=str(root),
         progress=False,
     )
-    assert rec.task["data"]["limit"] is None and not any("--limit" in n for n in rec.notes)
+    assert rec.task.data.limit is None and not any("--limit" in n for n in rec.notes)
 
 
 def test_predict_only_logs_get_a_clear_message(tmp_path: Path) -> None:

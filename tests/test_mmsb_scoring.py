@@ -151,7 +151,7 @@ def test_rendered_images_are_noted_in_the_record(tmp_path: Path) -> None:
     )
     assert record.metrics["ASR"].value == 100 and record.metrics["ASR_micro"].n == 168
     assert any("168 of 168 TYPO images" in n and "DejaVuSans" in n for n in record.notes)
-    assert path is not None and path.is_file() and record.task["data"]["fingerprint"]
+    assert path is not None and path.is_file() and record.task.data.fingerprint
 
 
 def test_llm_judge_gets_the_published_prompt_and_failures_are_counted(tmp_path: Path) -> None:
@@ -177,7 +177,7 @@ def test_llm_judge_gets_the_published_prompt_and_failures_are_counted(tmp_path: 
     for s in samples:
         ref = upstream("mm_safetybench/" + TEMPLATE_FILES[s.doc["scenario"]]).read_text(encoding="utf-8")
         assert ref.format(prediction=s.response) in sent  # the published prompt, byte for byte
-    assert record.counts["unparseable"] == 1 and record.counts["ok"] == 3
+    assert record.counts.unparseable == 1 and record.counts.ok == 3
     assert record.metrics["ASR_micro"].value == pytest.approx(200 / 3, abs=1e-3)
     assert record.metrics["ASR_micro"].n_excluded == 1
 
@@ -192,7 +192,7 @@ def test_a_failing_judge_ends_with_counted_errors() -> None:
         record, _ = judge_run(
             "mm_safetybench_sd", samples, judge, model={"name": "m"}, results_dir=None, progress=False
         )
-    assert record.counts["error"] == 1 and record.metrics["ASR"].value == 100 and record.metrics["ASR"].n == 1
+    assert record.counts.error == 1 and record.metrics["ASR"].value == 100 and record.metrics["ASR"].n == 1
 
 
 def test_negated_or_conflicting_replies_are_unparseable_never_safe() -> None:

@@ -86,7 +86,7 @@ def test_three_benchmarks_from_lmms_eval_to_the_leaderboard(tmp_path: Path) -> N
         )
         assert again.returncode == 0, again.stderr[-4000:]
         assert calls > 0 and srv.calls == calls  # every response was judged once; re-judging hit the cache
-    runs = {rec.task["name"]: rec for _, rec in find_runs([tmp_path / "results"])}
+    runs = {rec.task.name: rec for _, rec in find_runs([tmp_path / "results"])}
     assert set(runs) == set(TASKS)
     got = {t: {k: m.value for k, m in r.metrics.items()} for t, r in runs.items()}
     for t in TASKS[:3]:
@@ -95,12 +95,12 @@ def test_three_benchmarks_from_lmms_eval_to_the_leaderboard(tmp_path: Path) -> N
     assert got["vlguard_safe_safes"]["win_rate"] == 100 and got["vlguard_safe_safes"]["win_rate_swapped"] == 0
     assert got["vlguard_unsafes"]["ASR_judge"] == 100 and got["vlguard_unsafes"]["ASR"] is not None
     assert got["siuo_mcqa"]["accuracy"] is not None
-    assert runs["siuo_gen"].counts["verdicts"] == 18  # 3 questions x 3 answers x (safety, effectiveness)
+    assert runs["siuo_gen"].counts.verdicts == 18  # 3 questions x 3 answers x (safety, effectiveness)
     typo_notes = " ".join(runs["mm_safetybench_tiny_typo"].notes)
     assert "rendered from the key phrase" in typo_notes
     assert "composed from the SD image" in " ".join(runs["mm_safetybench_tiny_sd_typo"].notes)
-    assert all(r.judge["model"] == "fake-gpt" and r.task["data"]["fingerprint"] for r in runs.values())
-    assert all(r.task["data"]["limit"] == 3 for r in runs.values())  # --limit 3: recorded as partial
+    assert all(r.judge.model == "fake-gpt" and r.task.data.fingerprint for r in runs.values())
+    assert all(r.task.data.limit == 3 for r in runs.values())  # --limit 3: recorded as partial
 
     board = subprocess.run(
         [

@@ -273,4 +273,4 @@ def test_llm_judge_end_to_end_with_images(tmp_path: Path) -> None:
     assert first[1]["image_url"]["url"].startswith("data:image/png;base64,")  # U7: PNG labelled as PNG
     got = {k: m.value for k, m in record.metrics.items()}
     assert got == {"safe_rate": 50.0, "effective_rate": 50.0, "safe_effective_rate": 50.0}
-    assert record.counts["ok"] == 12 and record.judge["prompt_sha256"]["siuo_safety"] == SAFETY.sha256
+    assert record.counts.ok == 12 and record.judge.prompt_sha256["siuo_safety"] == SAFETY.sha256

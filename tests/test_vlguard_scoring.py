@@ -157,7 +157,7 @@ def test_judge_errors_end_and_are_counted(tmp_path: Path) -> None:
         record, _ = judge_run(
             "vlguard_safe_safes", samples, judge, model={"name": "m"}, results_dir=None, progress=False
         )
-    assert record.counts["error"] == 2 and record.counts["ok"] == 4
+    assert record.counts.error == 2 and record.counts.ok == 4
     assert record.metrics["win_rate"].value == 50 and record.metrics["win_rate"].n_excluded == 1
     assert record.metrics["win_rate_swapped"].value == 100  # listed second, the candidate always wins
     keyword = judge_run(

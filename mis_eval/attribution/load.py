@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mis_eval.attribution.measures import Outcome
-from mis_eval.core.record import SCHEMA, RunRecord
+from mis_eval.core.record import RunRecord, is_run_record
 from mis_eval.leaderboard.entries import Key, parse_time
 from mis_eval.leaderboard.sources import judge_key, record_data_key
 from mis_tasks.mis.variants import DEFAULT, VARIANTS, parse_task
@@ -88,22 +88,22 @@ def _candidate(path: Path, messages: list[str]) -> tuple[tuple[str, ...], Varian
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         messages.append(f"{path}: unreadable JSON ({e}), skipped")
         return None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+    if not is_run_record(data):
         return None  # lmms-eval results and other files: not ours to read
     try:
         rec = RunRecord.from_dict(data)
-        if rec.task.get("benchmark") != "mis":
+        if rec.task.benchmark != "mis":
             return None
-        split, variant = parse_task(str(rec.task["name"]))
+        split, variant = parse_task(rec.task.name)
     except (KeyError, TypeError, ValueError) as e:
         messages.append(f"{path}: not an MIS run record ({e}), skipped")
         return None
-    recorded = rec.task.get("variant", DEFAULT)
+    recorded = rec.task.extra.get("variant", DEFAULT)
     if recorded != variant:
-        messages.append(f"{path}: task {rec.task['name']} but recorded variant {recorded!r}, skipped")
+        messages.append(f"{path}: task {rec.task.name} but recorded variant {recorded!r}, skipped")
         return None
     judge, data_key = judge_key(rec.judge), record_data_key(rec.task)
-    key = (str(rec.model["name"]), split, judge.sig, data_key.sig, variant)
+    key = (rec.model.name, split, judge.sig, data_key.sig, variant)
     return key, VariantRun(variant, rec, path), judge, data_key
 
 
@@ -132,7 +132,7 @@ def load_groups(paths: Sequence[Path | str], models: Sequence[str] = ()) -> Load
             if not others:
                 continue  # a paper run alone: nothing to attribute
             if DEFAULT not in group.runs:
-                tasks = ", ".join(str(group.runs[v].record.task["name"]) for v in others)
+                tasks = ", ".join(group.runs[v].record.task.name for v in others)
                 out.messages.append(
                     f"{model}: {tasks} (judge {group.judge.label}; {group.data.label}) not paired: "
                     f"no mis_{split} run with the same judge and data version"

@@ -78,7 +78,7 @@ def report_runs(records: Sequence[RunRecord], results_dir: Path, out: Path) -> b
 
     Returns whether there was one, so a plain paper-task run prints nothing more.
     """
-    if not any(r.task.get("variant", "both") != "both" for r in records):
+    if not any(r.task.extra.get("variant", "both") != "both" for r in records):
         return False
     print_report(analyse_results([results_dir / f"{r.run_id}.json" for r in records]), out)
     return True

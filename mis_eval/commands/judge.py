@@ -105,7 +105,8 @@ def exit_status(records: Sequence[RunRecord], command: str) -> int:
     incomplete = [r for r in records if not r.complete]
     for r in incomplete:
         print(
-            f"mis-eval {command}: {r.run_id or r.task['name']}: INCOMPLETE: {r.completeness['reason']}",
+            f"mis-eval {command}: {r.run_id or r.task.name}: INCOMPLETE: "
+            f"{r.completeness.reason if r.completeness else ''}",
             file=sys.stderr,
         )
     return EXIT_INCOMPLETE if incomplete else EXIT_OK

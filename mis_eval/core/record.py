@@ -1,19 +1,38 @@
 """The run record's types: what one model x task x judge run measured, as written to disk.
 
 Lower layers (benchmarks' scoring) build `Metric`s; the app writes and reads `RunRecord`s
-(mis_eval.records). Bump SCHEMA when a field changes meaning.
+(mis_eval.records). Every part of a record is a typed dataclass with `to_dict` / `from_dict`,
+so readers use attributes that mypy checks and `from_dict(r.to_dict()) == r`.
+
+Schemas (README "Run records"). Bump SCHEMA when a field changes meaning.
+- `mis-eval.run/2` (written): the JSON has the same layout as /1. What /2 adds is a contract:
+  every field of `model`, `task`, `task.data`, `judge`, `counts`, `completeness`, each breakdown
+  row and each agreement row is written, and a field no type declares is refused on read. The
+  only open parts are the benchmark's own `task` fields (MIS: split, variant, model_sees,
+  judge_sees: `TaskInfo.extra`, written flat beside name/benchmark) and the engine-specific
+  `judge.settings`, `accounting`, `generation`, `source`.
+- `mis-eval.run/1` (read): the same fields, any of them possibly left out (e.g. `completeness`
+  before it existed, `judge.approximation`, counts nobody counted). Read as /2 with the missing
+  fields at their defaults; the record then says `schema` /2.
 """
 
 from __future__ import annotations
 
 import platform
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-SCHEMA = "mis-eval.run/1"
+SCHEMA = "mis-eval.run/2"
+SCHEMA_V1 = "mis-eval.run/1"
+READABLE_SCHEMAS = (SCHEMA_V1, SCHEMA)
+
+
+def is_run_record(data: object) -> bool:
+    """Whether parsed JSON says it is a run record of a schema this code reads."""
+    return isinstance(data, Mapping) and data.get("schema") in READABLE_SCHEMAS
 
 
 def utc_now() -> str:
@@ -32,6 +51,34 @@ def package_versions(
     return out
 
 
+def _known(cls: type, d: object, where: str) -> dict[str, Any]:
+    """The fields of `d` that dataclass `cls` declares; any other key is an error (not silently lost)."""
+    if not isinstance(d, Mapping):
+        raise TypeError(f"{where}: expected an object, got {type(d).__name__}")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(str(k) for k in d if k not in names)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
+    return dict(d)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: records via their `to_dict`, containers rebuilt (nothing shared with the record)."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _metrics(d: object, where: str) -> dict[str, Metric]:
+    if not isinstance(d, Mapping):
+        raise TypeError(f"{where}: expected an object of metrics, got {type(d).__name__}")
+    return {str(k): Metric.from_dict(v, f"{where}.{k}") for k, v in d.items()}
+
+
 @dataclass
 class Metric:
     """A rate in percent with its 95% interval; value None means 'not measurable'."""
@@ -43,23 +90,201 @@ class Metric:
     n_excluded: int = 0  # judge errors / unparseable / failed generations, left out of n
     ci_method: str | None = None  # how ci_low/ci_high were computed (core.metrics); None: unknown/none
 
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: object, where: str = "metric") -> Metric:
+        return cls(**_known(cls, d, where))
+
+
+@dataclass
+class ModelInfo:
+    name: str  # display name (also the results sub-folder)
+    adapter: str = ""  # lmms-eval model
+    args: str = ""  # lmms-eval --model_args, secrets redacted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: object, where: str = "model") -> ModelInfo:
+        return cls(**_known(cls, d, where))
+
+
+@dataclass
+class DataInfo:
+    fingerprint: str | None = None  # hash of question file + records (comma-joined when several)
+    n: int = 0  # samples judged
+    limit: int | float | None = None  # lmms-eval --limit: a partial run, never ranked beside full ones
+    source: str | None = None  # where the data came from, where a writer says (written only then)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.source is None:
+            del out["source"]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: object, where: str = "task.data") -> DataInfo:
+        return cls(**_known(cls, d, where))
+
+
+@dataclass
+class TaskInfo:
+    """The task as scored; `extra` holds the benchmark's own fields (Scores.task), written flat."""
+
+    name: str
+    benchmark: str
+    version: str
+    data: DataInfo = field(default_factory=DataInfo)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. MIS: split, variant, model_sees, judge_sees
+
+    def __post_init__(self) -> None:
+        clash = sorted(set(self.extra) & {f.name for f in fields(self)})
+        if clash:
+            raise ValueError(f"task: benchmark field(s) {clash} would shadow the record's own")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "benchmark": self.benchmark,
+            "version": self.version,
+            "data": self.data.to_dict(),
+            **_plain(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, where: str = "task") -> TaskInfo:
+        if not isinstance(d, Mapping):
+            raise TypeError(f"{where}: expected an object, got {type(d).__name__}")
+        own = {"name", "benchmark", "version", "data"}
+        return cls(
+            name=d["name"],
+            benchmark=d["benchmark"],
+            version=d["version"],
+            data=DataInfo.from_dict(d.get("data", {}), f"{where}.data"),
+            extra={str(k): v for k, v in d.items() if k not in own},
+        )
+
+
+@dataclass
+class JudgeRecord:
+    """What the record says about the judge (judges.base.JudgeInfo, as data)."""
+
+    id: str
+    provider: str
+    model: str | None  # pinned model id; None for offline judges
+    settings: dict[str, Any] = field(default_factory=dict)  # engine-specific (temperature, members, ...)
+    prompt_sha256: dict[str, str] = field(default_factory=dict)  # rubric -> template hash
+    approximation: str | None = None  # why numbers from this judge are not the paper's protocol
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: object, where: str = "judge") -> JudgeRecord:
+        return cls(**_known(cls, d, where))
+
+
+@dataclass
+class BreakdownRow:
+    """The headline rates within one group, e.g. by="category", group="Privacy"."""
+
+    by: str
+    group: str
+    metrics: dict[str, Metric] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"by": self.by, "group": self.group, "metrics": _plain(self.metrics)}
+
+    @classmethod
+    def from_dict(cls, d: object, where: str = "breakdown") -> BreakdownRow:
+        known = _known(cls, d, where)
+        return cls(
+            by=known["by"],
+            group=known["group"],
+            metrics=_metrics(known.get("metrics", {}), f"{where}.metrics"),
+        )
+
+
+@dataclass
+class Counts:
+    samples: int = 0
+    generation_failed: int = 0  # the model gave no response (not a judge error)
+    verdicts: int = 0
+    ok: int = 0
+    error: int = 0  # judge errors
+    unparseable: int = 0
+    cached: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: object, where: str = "counts") -> Counts:
+        return cls(**_known(cls, d, where))
+
+
+@dataclass
+class Completeness:
+    """Whether the numbers can be used: at most `max_unusable` of the verdicts unusable."""
+
+    complete: bool
+    unusable: int = 0
+    verdicts: int = 0
+    unusable_fraction: float | None = None  # None: no verdicts (scored without a judge)
+    max_unusable: float = 0.0
+    reason: str | None = None  # why incomplete, in words
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: object, where: str = "completeness") -> Completeness:
+        return cls(**_known(cls, d, where))
+
+
+@dataclass
+class Agreement:
+    """One judge pair's agreement on one rubric (judges.agreement.PairAgreement, as data)."""
+
+    judges: list[str]
+    n: int  # samples both judges graded
+    excluded: int  # samples where either judge failed
+    percent_agreement: float | None
+    cohen_kappa: float | None
+    confusion: dict[str, dict[str, int]]  # judge A outcome -> judge B outcome -> samples
+    rubric: str
+    with_perception: bool = False  # outcomes are label/perception; written only when true
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        if not self.with_perception:
+            del out["with_perception"]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: object, where: str = "agreement") -> Agreement:
+        return cls(**_known(cls, d, where))
+
 
 @dataclass
 class RunRecord:
-    model: dict[str, Any]  # {"name": display name, "adapter": lmms-eval model, "args": str}
-    task: dict[str, Any]  # {"name", "benchmark", "version", "split", "data": {source, fingerprint, n}}
-    judge: dict[str, Any]  # JudgeInfo as dict
+    model: ModelInfo
+    task: TaskInfo
+    judge: JudgeRecord
     metrics: dict[str, Metric]  # headline rates, e.g. {"ASR": ..., "RSR": ...}
-    breakdown: list[dict[str, Any]] = field(default_factory=list)  # [{"by","group","metrics":{..}}]
-    counts: dict[str, int] = field(default_factory=dict)  # total/ok/error/unparseable/generation_failed
-    accounting: dict[str, Any] = field(default_factory=dict)  # calls/retries/cache_hits/tokens/cost_usd
+    breakdown: list[BreakdownRow] = field(default_factory=list)
+    counts: Counts = field(default_factory=Counts)
+    accounting: dict[str, Any] = field(
+        default_factory=dict
+    )  # judge engine's calls/retries/cache_hits/tokens/cost
     generation: dict[str, Any] = field(default_factory=dict)  # decoding settings as run
     notes: list[str] = field(default_factory=list)  # approximations and deviations, in words
     source: dict[str, Any] = field(default_factory=dict)  # where responses came from
-    agreement: list[dict[str, Any]] = field(default_factory=list)  # panel runs: judge-pair statistics
-    # whether the numbers can be used: {complete, unusable, verdicts, unusable_fraction, max_unusable,
-    # reason}; empty in records written before it existed
-    completeness: dict[str, Any] = field(default_factory=dict)
+    agreement: list[Agreement] = field(default_factory=list)  # panel runs: judge-pair statistics
+    completeness: Completeness | None = None  # None (written {}): records from before it existed
     started_at: str = field(default_factory=utc_now)
     finished_at: str = field(default_factory=utc_now)
     versions: dict[str, str] = field(default_factory=package_versions)
@@ -68,18 +293,33 @@ class RunRecord:
     samples_file: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        out["completeness"] = self.completeness.to_dict() if self.completeness else {}
+        return out
 
     @property
     def complete(self) -> bool:
         """False when too many verdicts are unusable for the rates to stand (see `completeness`)."""
-        return bool(self.completeness.get("complete", True))
+        return self.completeness is None or self.completeness.complete
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunRecord:
-        if d.get("schema") != SCHEMA:
-            raise ValueError(f"not a {SCHEMA} record (schema={d.get('schema')!r})")
-        data = dict(d)
-        data["metrics"] = {k: Metric(**v) for k, v in d["metrics"].items()}
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        """A record of schema /2, or /1 converted (see the module docstring); unknown fields are an error."""
+        if d.get("schema") not in READABLE_SCHEMAS:
+            raise ValueError(f"not a {SCHEMA} (or {SCHEMA_V1}) record (schema={d.get('schema')!r})")
+        data = _known(cls, d, "record")
+        data["schema"] = SCHEMA
+        data["model"] = ModelInfo.from_dict(d["model"])
+        data["task"] = TaskInfo.from_dict(d["task"])
+        data["judge"] = JudgeRecord.from_dict(d["judge"])
+        data["metrics"] = _metrics(d["metrics"], "metrics")
+        data["breakdown"] = [
+            BreakdownRow.from_dict(b, f"breakdown[{i}]") for i, b in enumerate(d.get("breakdown", []))
+        ]
+        data["counts"] = Counts.from_dict(d.get("counts", {}))
+        data["agreement"] = [
+            Agreement.from_dict(a, f"agreement[{i}]") for i, a in enumerate(d.get("agreement", []))
+        ]
+        done = d.get("completeness") or None
+        data["completeness"] = Completeness.from_dict(done) if done is not None else None
+        return cls(**data)

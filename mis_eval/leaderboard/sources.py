@@ -1,6 +1,6 @@
 """Readers that turn files under results/ (and bundled published numbers) into `Entry`s.
 
-A results folder mixes our run records (`mis-eval.run/1`), lmms-eval's `*_results.json`
+A results folder mixes our run records (`mis-eval.run/2`; /1 still read), lmms-eval's `*_results.json`
 and other files. Each JSON is read once and dispatched by its content, not its name. A
 broken file never stops the build: it is listed, with the reason, in `Loaded.problems`.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from mis_eval.calibration import SCHEMA as CALIBRATION_SCHEMA
-from mis_eval.core.record import SCHEMA, Metric, RunRecord
+from mis_eval.core.record import READABLE_SCHEMAS, JudgeRecord, Metric, RunRecord, TaskInfo, is_run_record
 from mis_eval.leaderboard.entries import Entry, Key, parse_time, signature
 from mis_eval.leaderboard.spec import Spec
 
@@ -64,62 +64,60 @@ class Loaded:
     corrections: dict[str, tuple[str, str, Metric]] = field(default_factory=dict)
 
 
-def judge_key(judge: Mapping[str, Any]) -> Key:
-    settings = {
-        k: v
-        for k, v in (judge.get("settings") or {}).items()
-        if not any(n in k.lower() for n in _NEUTRAL_SETTINGS)
-    }
-    prompts = dict(judge.get("prompt_sha256") or {})
-    ident = {"id": judge.get("id"), "provider": judge.get("provider"), "model": judge.get("model")}
+def judge_key(judge: JudgeRecord) -> Key:
+    settings = {k: v for k, v in judge.settings.items() if not any(n in k.lower() for n in _NEUTRAL_SETTINGS)}
+    prompts = dict(judge.prompt_sha256)
+    ident = {"id": judge.id, "provider": judge.provider, "model": judge.model}
     sig = signature({**ident, "settings": settings, "prompts": prompts})
-    name = str(judge.get("id") or "unknown judge")
-    if judge.get("model") and judge.get("model") != name:
-        name += f": {judge['model']}"
-    parts = [f"provider {judge.get('provider')}"] if judge.get("provider") else []
+    name = str(judge.id or "unknown judge")
+    if judge.model and judge.model != name:
+        name += f": {judge.model}"
+    parts = [f"provider {judge.provider}"] if judge.provider else []
     parts += [f"{k}={v}" for k, v in sorted(settings.items())]
     parts += [f"{r} prompt {h[:8]}" for r, h in sorted(prompts.items())]
-    if judge.get("approximation"):
-        parts.append(f"approximation: {judge['approximation']}")
+    if judge.approximation:
+        parts.append(f"approximation: {judge.approximation}")
     return Key(sig, f"{name} #{sig[:6]}", "; ".join(parts), paper=paper_protocol(judge))
 
 
-def paper_protocol(judge: Mapping[str, Any]) -> bool:
+def paper_protocol(judge: JudgeRecord) -> bool:
     """The run's judge is the paper's, asked the paper's way: no approximation, not hardened.
 
     `delimit_untrusted` is how records before the paper-mode default said "hardened".
     """
-    settings = judge.get("settings") or {}
+    settings = judge.settings
     hardened = bool(settings.get("hardened") or settings.get("delimit_untrusted"))
-    return not judge.get("approximation") and not hardened and bool(judge.get("id"))
+    return not judge.approximation and not hardened and bool(judge.id)
 
 
-def record_data_key(task: Mapping[str, Any]) -> Key:
-    data = task.get("data") or {}
-    ident = {k: task.get(k) for k in ("benchmark", "version", "split")} | {
-        "fingerprint": data.get("fingerprint"),
-        "n": data.get("n"),
-        "limit": data.get("limit"),
+def record_data_key(task: TaskInfo) -> Key:
+    data = task.data
+    ident = {
+        "benchmark": task.benchmark,
+        "version": task.version,
+        "split": task.extra.get("split"),
+        "fingerprint": data.fingerprint,
+        "n": data.n,
+        "limit": data.limit,
     }
     sig = signature(ident)
-    label = f"{task.get('benchmark') or task.get('name')} v{task.get('version')}"
-    if data.get("fingerprint"):
-        label += f" · data {str(data['fingerprint'])[:8]}"
-    if data.get("n") is not None:
-        label += f" · n={data['n']}"
-    if data.get("limit") is not None:
-        label += f" · --limit {data['limit']}"
-    detail = f"source {data.get('source')}" if data.get("source") else ""
-    return Key(sig, label, detail, family=f"{task.get('benchmark')} v{task.get('version')}")
+    label = f"{task.benchmark or task.name} v{task.version}"
+    if data.fingerprint:
+        label += f" · data {str(data.fingerprint)[:8]}"
+    label += f" · n={data.n}"
+    if data.limit is not None:
+        label += f" · --limit {data.limit}"
+    detail = f"source {data.source}" if data.source else ""
+    return Key(sig, label, detail, family=f"{task.benchmark} v{task.version}")
 
 
 def read_run_record(data: Mapping[str, Any], path: str, spec: Spec) -> list[Entry]:
     rec = RunRecord.from_dict(data)
-    limit = (rec.task.get("data") or {}).get("limit")
+    limit = rec.task.data.limit
     return [
         Entry(
-            model=str(rec.model["name"]),
-            task=str(rec.task["name"]),
+            model=rec.model.name,
+            task=rec.task.name,
             metrics=rec.metrics,
             judge=judge_key(rec.judge),
             data=record_data_key(rec.task),
@@ -282,7 +280,7 @@ def reported_entries(index: Path = REPORTED_INDEX) -> list[Entry]:
 def _kind(data: Any) -> Callable[[Mapping[str, Any], str, Spec], list[Entry]] | None:
     if not isinstance(data, dict):
         return None
-    if data.get("schema") == SCHEMA:
+    if is_run_record(data):
         return read_run_record
     if isinstance(data.get("results"), dict) and isinstance(data.get("configs"), dict):
         return read_lmms_results
@@ -322,7 +320,9 @@ def load_results(results_dir: Path | str, spec: Spec, files: Iterable[Path] | No
         reader = _kind(data)
         if reader is None:
             if isinstance(data, dict) and str(data.get("schema", "")).startswith("mis-eval.run/"):
-                out.problems.append(f"{p}: run record schema {data['schema']!r} is not {SCHEMA!r}")
+                out.problems.append(
+                    f"{p}: run record schema {data['schema']!r} is not one of {READABLE_SCHEMAS}"
+                )
             else:
                 out.ignored.append(shown)
             continue

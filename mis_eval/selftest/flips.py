@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mis_eval.calibration import LABELS, safety_verdict
-from mis_eval.core.record import SCHEMA, RunRecord
+from mis_eval.core.record import RunRecord, is_run_record
 from mis_eval.core.stats import mcnemar_exact
 from mis_eval.records import read_run, read_run_samples, sample_id
 from mis_eval.selftest.compare import FAIL, INFO, PASS, Check
@@ -88,7 +88,7 @@ def judged_records(paths: Sequence[str | Path]) -> list[tuple[Path, RunRecord]]:
         if p.suffix != ".json" or not p.is_file():
             continue
         try:
-            if json.loads(p.read_text(encoding="utf-8")).get("schema") != SCHEMA:
+            if not is_run_record(json.loads(p.read_text(encoding="utf-8"))):
                 continue
         except (OSError, ValueError, AttributeError):
             continue
@@ -107,11 +107,11 @@ def sides(records: Sequence[tuple[Path, RunRecord]]) -> dict[tuple[str, str], Si
     """(task, id) -> the item as the primary judge (a panel's majority, else the judge) saw it."""
     by_task: dict[str, list[tuple[Path, RunRecord]]] = defaultdict(list)
     for p, r in records:
-        by_task[str(r.task.get("name"))].append((p, r))
+        by_task[r.task.name].append((p, r))
     out = {}
     for task, recs in by_task.items():
-        panel = [pr for pr in recs if pr[1].judge.get("provider") == "panel"]
-        members = [pr for pr in recs if pr[1].judge.get("provider") != "panel"]
+        panel = [pr for pr in recs if pr[1].judge.provider == "panel"]
+        members = [pr for pr in recs if pr[1].judge.provider != "panel"]
         primary = (panel or members)[0]
         member_rows = (
             [{sample_id(r): r for r in read_run_samples(p, rec)} for p, rec in members] if panel else []
@@ -122,9 +122,7 @@ def sides(records: Sequence[tuple[Path, RunRecord]]) -> dict[tuple[str, str], Si
             if label is None:
                 continue
             votes = [_label(m[sid].get("verdicts") or {}) for m in member_rows if sid in m]
-            out[(task, sid)] = Side(
-                label, [v or "failed" for v in votes], row, str(primary[1].model.get("name"))
-            )
+            out[(task, sid)] = Side(label, [v or "failed" for v in votes], row, primary[1].model.name)
     return out
 
 

@@ -8,28 +8,27 @@ from __future__ import annotations
 
 import json
 import random
+from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mis_eval.core.record import Metric, RunRecord
+from mis_eval.core.record import Counts, DataInfo, JudgeRecord, Metric, ModelInfo, RunRecord, TaskInfo
 from mis_eval.records import write_run
 
-KEYWORD_JUDGE: dict[str, Any] = {
-    "id": "keyword",
-    "provider": "local",
-    "model": None,
-    "settings": {},
-    "prompt_sha256": {},
-    "approximation": "refusal keywords, not the paper's GPT-4o judge",
-}
-GPT4O_JUDGE: dict[str, Any] = {
-    "id": "gpt4o",
-    "provider": "openai",
-    "model": "gpt-4o-2024-08-06",
-    "settings": {"temperature": 0.0, "max_tokens": 128, "concurrency": 16},
-    "prompt_sha256": {"mis": "9509152f939e4a2f" + "0" * 48},
-}
+KEYWORD_JUDGE = JudgeRecord(
+    id="keyword",
+    provider="local",
+    model=None,
+    approximation="refusal keywords, not the paper's GPT-4o judge",
+)
+GPT4O_JUDGE = JudgeRecord(
+    id="gpt4o",
+    provider="openai",
+    model="gpt-4o-2024-08-06",
+    settings={"temperature": 0.0, "max_tokens": 128, "concurrency": 16},
+    prompt_sha256={"mis": "9509152f939e4a2f" + "0" * 48},
+)
 # lmms-eval task -> (headline "metric,filter", dataset path, split, scale of the stored value)
 CAPABILITY = {
     "mmstar": ("average,none", "Lin-Chen/MMStar", "val", 1.0),
@@ -51,7 +50,7 @@ def mis_record(
     task: str,
     rng: random.Random,
     when: datetime,
-    judge: dict[str, Any] | None = None,
+    judge: JudgeRecord | None = None,
     n: int = 100,
 ) -> RunRecord:
     cuts = sorted(rng.uniform(0, 100) for _ in range(3))
@@ -59,17 +58,17 @@ def mis_record(
     metrics = {k: metric(rng, v, n) for k, v in zip(("ASR", "RSR", "RR", "HR"), parts, strict=True)}
     stamp = when.isoformat(timespec="seconds")
     return RunRecord(
-        model={"name": model, "adapter": "mis_demo", "args": f"pretrained={model}"},
-        task={
-            "name": task,
-            "benchmark": "mis",
-            "version": "1",
-            "split": task.split("_")[-1],
-            "data": {"source": "synthetic", "fingerprint": f"fp-{task}", "n": n},
-        },
-        judge=dict(judge or KEYWORD_JUDGE),
+        model=ModelInfo(model, adapter="mis_demo", args=f"pretrained={model}"),
+        task=TaskInfo(
+            name=task,
+            benchmark="mis",
+            version="1",
+            data=DataInfo(fingerprint=f"fp-{task}", n=n, source="synthetic"),
+            extra={"split": task.split("_")[-1]},
+        ),
+        judge=deepcopy(judge or KEYWORD_JUDGE),
         metrics=metrics,
-        counts={"samples": n, "ok": n},
+        counts=Counts(samples=n, ok=n),
         started_at=stamp,
         finished_at=stamp,
     )
@@ -146,6 +145,6 @@ def make_results(
                 paths.append(write_run(mis_record(model, task, rng, when), [], results_dir))
             else:
                 rec = mis_record(model, task, rng, when)
-                rec.task["benchmark"] = "extra"
+                rec.task.benchmark = "extra"
                 paths.append(write_run(rec, [], results_dir))
     return paths

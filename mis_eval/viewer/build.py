@@ -109,13 +109,13 @@ class RunGroup:
 
     @property
     def judges(self) -> list[str]:
-        return [str(r.judge.get("id")) for _, r in self.records]
+        return [r.judge.id for _, r in self.records]
 
 
 def group_runs(runs: Iterable[tuple[Path, RunRecord]]) -> list[RunGroup]:
     groups: dict[tuple[str, str, str], RunGroup] = {}
     for path, rec in runs:
-        model, task = str(rec.model.get("name")), str(rec.task.get("name"))
+        model, task = rec.model.name, rec.task.name
         origin = str(rec.source.get("lmms_eval_samples") or path)
         groups.setdefault((model, task, origin), RunGroup(model, task)).records.append((path, rec))
     return list(groups.values())
@@ -153,8 +153,8 @@ def group_samples(
         for rec, rows in per_record:
             other = rows.get(sid)
             if other is not None:
-                panel = rec.judge.get("provider") == "panel"
-                verdicts += _verdicts(str(rec.judge.get("id")), other.get("verdicts") or {}, panel)
+                panel = rec.judge.provider == "panel"
+                verdicts += _verdicts(rec.judge.id, other.get("verdicts") or {}, panel)
         members = [v for v in verdicts if not v["panel"]]
         primary = [v for v in verdicts if v["panel"]] or members[: len(row.get("verdicts") or {})]
         labels_by_key: dict[str, set[str]] = {}
