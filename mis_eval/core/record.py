@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any
+from typing import Any, ClassVar, Self
 
 SCHEMA = "mis-eval.run/2"
 SCHEMA_V1 = "mis-eval.run/1"
@@ -79,8 +79,28 @@ def _metrics(d: object, where: str) -> dict[str, Metric]:
     return {str(k): Metric.from_dict(v, f"{where}.{k}") for k, v in d.items()}
 
 
+class _Part:
+    """A typed part of a record: written field by field, read back with unknown fields refused."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    _where: ClassVar[str] = "record"  # how errors name this part
+    _only_if_set: ClassVar[tuple[str, ...]] = ()  # fields /1 wrote only when set: left out when empty
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        for name in self._only_if_set:
+            if not out[name]:
+                del out[name]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: object, where: str | None = None) -> Self:
+        return cls(**_known(cls, d, where or cls._where))
+
+
 @dataclass
-class Metric:
+class Metric(_Part):
+    _where: ClassVar[str] = "metric"
     """A rate in percent with its 95% interval; value None means 'not measurable'."""
 
     value: float | None
@@ -90,44 +110,23 @@ class Metric:
     n_excluded: int = 0  # judge errors / unparseable / failed generations, left out of n
     ci_method: str | None = None  # how ci_low/ci_high were computed (core.metrics); None: unknown/none
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: object, where: str = "metric") -> Metric:
-        return cls(**_known(cls, d, where))
-
 
 @dataclass
-class ModelInfo:
+class ModelInfo(_Part):
+    _where: ClassVar[str] = "model"
     name: str  # display name (also the results sub-folder)
     adapter: str = ""  # lmms-eval model
     args: str = ""  # lmms-eval --model_args, secrets redacted
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: object, where: str = "model") -> ModelInfo:
-        return cls(**_known(cls, d, where))
-
 
 @dataclass
-class DataInfo:
+class DataInfo(_Part):
+    _where: ClassVar[str] = "task.data"
+    _only_if_set: ClassVar[tuple[str, ...]] = ("source",)
     fingerprint: str | None = None  # hash of question file + records (comma-joined when several)
     n: int = 0  # samples judged
     limit: int | float | None = None  # lmms-eval --limit: a partial run, never ranked beside full ones
     source: str | None = None  # where the data came from, where a writer says (written only then)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        if self.source is None:
-            del out["source"]
-        return out
-
-    @classmethod
-    def from_dict(cls, d: object, where: str = "task.data") -> DataInfo:
-        return cls(**_known(cls, d, where))
 
 
 @dataclass
@@ -169,7 +168,8 @@ class TaskInfo:
 
 
 @dataclass
-class JudgeRecord:
+class JudgeRecord(_Part):
+    _where: ClassVar[str] = "judge"
     """What the record says about the judge (judges.base.JudgeInfo, as data)."""
 
     id: str
@@ -178,13 +178,6 @@ class JudgeRecord:
     settings: dict[str, Any] = field(default_factory=dict)  # engine-specific (temperature, members, ...)
     prompt_sha256: dict[str, str] = field(default_factory=dict)  # rubric -> template hash
     approximation: str | None = None  # why numbers from this judge are not the paper's protocol
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: object, where: str = "judge") -> JudgeRecord:
-        return cls(**_known(cls, d, where))
 
 
 @dataclass
@@ -209,7 +202,8 @@ class BreakdownRow:
 
 
 @dataclass
-class Counts:
+class Counts(_Part):
+    _where: ClassVar[str] = "counts"
     samples: int = 0
     generation_failed: int = 0  # the model gave no response (not a judge error)
     verdicts: int = 0
@@ -218,16 +212,10 @@ class Counts:
     unparseable: int = 0
     cached: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: object, where: str = "counts") -> Counts:
-        return cls(**_known(cls, d, where))
-
 
 @dataclass
-class Completeness:
+class Completeness(_Part):
+    _where: ClassVar[str] = "completeness"
     """Whether the numbers can be used: at most `max_unusable` of the verdicts unusable."""
 
     complete: bool
@@ -237,16 +225,11 @@ class Completeness:
     max_unusable: float = 0.0
     reason: str | None = None  # why incomplete, in words
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: object, where: str = "completeness") -> Completeness:
-        return cls(**_known(cls, d, where))
-
 
 @dataclass
-class Agreement:
+class Agreement(_Part):
+    _where: ClassVar[str] = "agreement"
+    _only_if_set: ClassVar[tuple[str, ...]] = ("with_perception",)
     """One judge pair's agreement on one rubric (judges.agreement.PairAgreement, as data)."""
 
     judges: list[str]
@@ -257,16 +240,6 @@ class Agreement:
     confusion: dict[str, dict[str, int]]  # judge A outcome -> judge B outcome -> samples
     rubric: str
     with_perception: bool = False  # outcomes are label/perception; written only when true
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
-        if not self.with_perception:
-            del out["with_perception"]
-        return out
-
-    @classmethod
-    def from_dict(cls, d: object, where: str = "agreement") -> Agreement:
-        return cls(**_known(cls, d, where))
 
 
 @dataclass
