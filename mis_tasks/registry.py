@@ -1,15 +1,17 @@
 """Benchmarks by task name: how each turns responses into judge requests and rates.
 
 Every benchmark folder (`mis_tasks/<bench>/`) holds the lmms-eval YAML + utils and a
-`scoring.py` whose `BENCHMARK` is a `Benchmark`. The judge step (`mis_tasks.judging`) and
-the app's run record only talk to this interface, so MIS, MM-SafetyBench,
-SIUO and VLGuard share one judging, caching and record-writing path.
+`scoring.py` whose `BENCHMARK` is a `Benchmark`; the folders are found, not listed. The judge
+step (`mis_tasks.judging`) and the app's run record only talk to this interface, so MIS,
+MM-SafetyBench, SIUO and VLGuard share one judging, caching and record-writing path.
 """
 
 from __future__ import annotations
 
 import abc
 import importlib
+import importlib.util
+import pkgutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,23 +68,23 @@ class Benchmark(abc.ABC):
         """Rates from per-sample verdicts ({rubric name: verdict}); unsupported rubrics -> missing."""
 
 
-# benchmark name -> module holding BENCHMARK
-_MODULES: dict[str, str] = {
-    "mis": "mis_tasks.mis.scoring",
-    "mm_safetybench": "mis_tasks.mm_safetybench.scoring",
-    "siuo": "mis_tasks.siuo.scoring",
-    "vlguard": "mis_tasks.vlguard.scoring",
-}
-
-
 def benchmarks() -> dict[str, Benchmark]:
-    out = {}
-    for name, mod in _MODULES.items():
-        try:
-            out[name] = importlib.import_module(mod).BENCHMARK
-        except ModuleNotFoundError as e:
-            if not (e.name and mod.startswith(e.name)):  # a benchmark not installed, not a broken import
-                raise
+    """Every benchmark folder's `BENCHMARK`: each subpackage of mis_tasks with a `scoring` module.
+
+    Adding a benchmark is adding its folder (docs/adding-a-benchmark.md); a folder without
+    `scoring.py` (the capability tasks, scored by lmms-eval itself) has no judge step.
+    """
+    import mis_tasks
+
+    out: dict[str, Benchmark] = {}
+    for folder in sorted(m.name for m in pkgutil.iter_modules(mis_tasks.__path__) if m.ispkg):
+        module = f"mis_tasks.{folder}.scoring"
+        if importlib.util.find_spec(module) is None:
+            continue
+        bench = importlib.import_module(module).BENCHMARK
+        if bench.name in out:
+            raise ValueError(f"benchmark name {bench.name!r} of {module} is already taken")
+        out[bench.name] = bench
     return out
 
 
