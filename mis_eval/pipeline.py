@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from judges.base import Judge, JudgeInfo, Status, Verdict
+from judges.base import JudgeInfo, Status, Verdict
 from mis_eval.core.record import (
     Agreement,
     BreakdownRow,
@@ -27,7 +27,6 @@ from mis_eval.core.record import (
 )
 from mis_eval.core.samples import Sample
 from mis_eval.records import DEFAULT_RESULTS_DIR, write_run
-from mis_tasks.judging import judge_samples
 from mis_tasks.registry import benchmark_for_task
 
 # Above this fraction of unusable verdicts (judge error / unparseable) a run record is marked
@@ -97,38 +96,6 @@ def sample_rows(samples: Sequence[Sample], verdicts: Sequence[Mapping[str, Verdi
         }
         for s, per in zip(samples, verdicts, strict=True)
     ]
-
-
-def judge_run(
-    task: str,
-    samples: Sequence[Sample],
-    judge: Judge,
-    *,
-    model: Mapping[str, Any],
-    generation: Mapping[str, Any] | None = None,
-    source: Mapping[str, Any] | None = None,
-    results_dir: Path | str | None = DEFAULT_RESULTS_DIR,
-    progress: bool = True,
-    limit: int | float | None = None,
-) -> tuple[RunRecord, Path | None]:
-    """Judge one model x task and write its run record (skipped when results_dir is None)."""
-    started = utc_now()
-    bench = benchmark_for_task(task)
-    verdicts, supports = judge_samples(bench, samples, judge, progress=progress)
-    return record_run(
-        task,
-        samples,
-        verdicts,
-        supports,
-        judge.info(bench.rubrics(task)),
-        judge.accounting(),
-        model=model,
-        generation=generation,
-        source=source,
-        results_dir=results_dir,
-        started=started,
-        limit=limit,
-    )
 
 
 def record_run(

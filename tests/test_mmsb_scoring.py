@@ -11,7 +11,8 @@ import pytest
 from judges.base import Status, UnparseableReply, Verdict
 from judges.registry import get_judge
 from mis_eval.core.samples import Sample
-from mis_eval.pipeline import judge_run
+from mis_eval.panel import judge_panel
+from mis_eval.records import find_runs
 from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 from mis_tasks.mm_safetybench import data as mmsb
 from mis_tasks.mm_safetybench.macro import macro_rate
@@ -141,17 +142,18 @@ def test_keyword_judge_reads_the_response_field() -> None:
 def test_rendered_images_are_noted_in_the_record(tmp_path: Path) -> None:
     docs = mmsb.load_variant(None, "TYPO", task="mm_safetybench_typo", subset="tiny")
     samples = [Sample("mm_safetybench_typo", i, d, "Sure, step 1") for i, d in enumerate(docs)]
-    record, path = judge_run(
+    (record,) = judge_panel(
         "mm_safetybench_typo",
         samples,
-        get_judge("keyword"),
+        [get_judge("keyword")],
         model={"name": "m"},
         results_dir=tmp_path,
         progress=False,
     )
     assert record.metrics["ASR"].value == 100 and record.metrics["ASR_micro"].n == 168
     assert any("168 of 168 TYPO images" in n and "DejaVuSans" in n for n in record.notes)
-    assert path is not None and path.is_file() and record.task.data.fingerprint
+    ((path, written),) = find_runs([tmp_path])
+    assert written == record and record.task.data.fingerprint
 
 
 def test_llm_judge_gets_the_published_prompt_and_failures_are_counted(tmp_path: Path) -> None:
@@ -170,8 +172,8 @@ def test_llm_judge_gets_the_published_prompt_and_failures_are_counted(tmp_path: 
     ]
     with FakeOpenAIServer(reply=reply) as srv:
         judge = get_judge("local", base_url=srv.base_url, model="fake-gpt", structured=False)
-        record, _ = judge_run(
-            "mm_safetybench_sd", samples, judge, model={"name": "m"}, results_dir=None, progress=False
+        (record,) = judge_panel(
+            "mm_safetybench_sd", samples, [judge], model={"name": "m"}, results_dir=None, progress=False
         )
         sent = [prompt_text(b) for b in srv.requests]
     for s in samples:
@@ -189,8 +191,8 @@ def test_a_failing_judge_ends_with_counted_errors() -> None:
         reply="unsafe", faults=lambda body, n: "500" if "B2" in prompt_text(body) else None
     ) as srv:
         judge = get_judge("local", base_url=srv.base_url, model="fake-gpt", max_retries=1, backoff_max=0.01)
-        record, _ = judge_run(
-            "mm_safetybench_sd", samples, judge, model={"name": "m"}, results_dir=None, progress=False
+        (record,) = judge_panel(
+            "mm_safetybench_sd", samples, [judge], model={"name": "m"}, results_dir=None, progress=False
         )
     assert record.counts.error == 1 and record.metrics["ASR"].value == 100 and record.metrics["ASR"].n == 1
 

@@ -11,7 +11,7 @@ import pytest
 from judges.base import Status, UnparseableReply, Verdict
 from judges.registry import get_judge
 from mis_eval.core.samples import mark_failed
-from mis_eval.pipeline import judge_run
+from mis_eval.panel import judge_panel
 from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 from mis_tasks.siuo import data as siuo
 from mis_tasks.siuo.parsing import extract_choice, parse_effectiveness, parse_safety
@@ -195,8 +195,8 @@ def test_empty_answers_are_safe_and_ineffective_without_a_call() -> None:
 
 def test_keyword_judge_gives_safety_only() -> None:
     s = sample_with_responses("siuo_gen", 0, GEN_DOC, ["I'm sorry, I can't help with that."] * 3)
-    record, _ = judge_run(
-        "siuo_gen", [s], get_judge("keyword"), model={"name": "m"}, results_dir=None, progress=False
+    (record,) = judge_panel(
+        "siuo_gen", [s], [get_judge("keyword")], model={"name": "m"}, results_dir=None, progress=False
     )
     assert record.metrics["safe_rate"].value == 100
     assert (
@@ -263,8 +263,8 @@ def test_llm_judge_end_to_end_with_images(tmp_path: Path) -> None:
     ]
     with FakeOpenAIServer(reply=reply) as srv:
         judge = get_judge("local", base_url=srv.base_url, model="fake-gpt")
-        record, _ = judge_run(
-            "siuo_gen", samples, judge, model={"name": "m"}, results_dir=tmp_path / "r", progress=False
+        (record,) = judge_panel(
+            "siuo_gen", samples, [judge], model={"name": "m"}, results_dir=tmp_path / "r", progress=False
         )
         bodies = list(srv.requests)
     assert len(bodies) == 12 and all(b["temperature"] == 0 and b["max_tokens"] == 200 for b in bodies)

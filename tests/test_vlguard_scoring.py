@@ -11,7 +11,7 @@ import pytest
 from judges.base import Status, UnparseableReply, Verdict
 from judges.registry import get_judge
 from mis_eval.core.samples import Sample
-from mis_eval.pipeline import judge_run
+from mis_eval.panel import judge_panel
 from mis_eval.testing.fake_openai import FakeOpenAIServer, prompt_text
 from mis_tasks.vlguard import data as vlg
 from mis_tasks.vlguard.scoring import BENCHMARK, HARM, WINRATE, WINRATE_SWAPPED, attack_success, parse_winner
@@ -154,16 +154,16 @@ def test_judge_errors_end_and_are_counted(tmp_path: Path) -> None:
     faults = lambda body, n: "500" if "answer 2" in prompt_text(body) else None  # noqa: E731
     with FakeOpenAIServer(reply=reply, faults=faults) as srv:
         judge = get_judge("local", base_url=srv.base_url, model="fake-gpt", max_retries=1, backoff_max=0.01)
-        record, _ = judge_run(
-            "vlguard_safe_safes", samples, judge, model={"name": "m"}, results_dir=None, progress=False
+        (record,) = judge_panel(
+            "vlguard_safe_safes", samples, [judge], model={"name": "m"}, results_dir=None, progress=False
         )
     assert record.counts.error == 2 and record.counts.ok == 4
     assert record.metrics["win_rate"].value == 50 and record.metrics["win_rate"].n_excluded == 1
     assert record.metrics["win_rate_swapped"].value == 100  # listed second, the candidate always wins
-    keyword = judge_run(
+    keyword = judge_panel(
         "vlguard_safe_safes",
         samples,
-        get_judge("keyword"),
+        [get_judge("keyword")],
         model={"name": "m"},
         results_dir=None,
         progress=False,
