@@ -15,7 +15,6 @@ from typing import Any
 from judges.base import JudgeInfo, Status, Verdict
 from mis_eval.core.record import (
     Agreement,
-    BreakdownRow,
     Completeness,
     Counts,
     DataInfo,
@@ -141,9 +140,7 @@ def record_run(
             asdict(info) | {"settings": dict(info.settings), "prompt_sha256": dict(info.prompt_sha256)}
         ),
         metrics=scores.metrics,
-        breakdown=[
-            BreakdownRow(by=p["by"], group=p["group"], metrics=p["metrics"]) for p in scores.breakdown
-        ],
+        breakdown=list(scores.breakdown),
         counts=Counts.from_dict(counts),
         completeness=Completeness.from_dict(status),
         accounting=dict(accounting),

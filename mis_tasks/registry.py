@@ -18,7 +18,7 @@ from typing import Any
 
 from judges.base import JudgeRequest, Verdict
 from judges.rubric import Rubric
-from mis_eval.core.record import Metric
+from mis_eval.core.record import BreakdownRow, Metric
 from mis_eval.core.samples import Sample, split_response
 from mis_tasks.common import TaskDocs
 
@@ -29,7 +29,7 @@ Supports = Mapping[str, bool]  # rubric name -> whether the judge can grade it
 @dataclass
 class Scores:
     metrics: dict[str, Metric]
-    breakdown: list[dict[str, Any]] = field(default_factory=list)
+    breakdown: list[BreakdownRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     task: dict[str, Any] = field(default_factory=dict)  # extra run-record `task` fields (e.g. split, variant)
 

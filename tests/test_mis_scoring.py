@@ -80,10 +80,10 @@ def test_breakdown_per_category_and_sub_category() -> None:
     samples = [_sample(0, "Violent"), _sample(1, "Violent"), _sample(2, "Privacy")]
     verdicts = [_v("unsafe", 1), _v("safe", 1), _v("safe", 2)]
     parts = BENCHMARK.score("mis_hard", samples, verdicts, {"mis": True}).breakdown
-    by_cat = {p["group"]: p["metrics"] for p in parts if p["by"] == "category"}
+    by_cat = {p.group: p.metrics for p in parts if p.by == "category"}
     assert by_cat["Violent"]["ASR"].value == 50.0 and by_cat["Violent"]["RSR"].value == 50.0
     assert by_cat["Privacy"]["RR"].value == 100.0 and by_cat["Privacy"]["ASR"].value == 0.0
-    assert {p["by"] for p in parts} == {"category", "sub_category"}
+    assert {p.by for p in parts} == {"category", "sub_category"}
 
 
 def test_rate_interval_brackets_value_and_empty_is_missing() -> None:

@@ -142,7 +142,7 @@ def test_vote_on_a_hand_computed_verdict_set() -> None:
     assert m["safe_rate"].value == pytest.approx(100 * 3 / 4) and m["safe_rate"].n_excluded == 1
     assert m["effective_rate"].value == pytest.approx(100 * 3 / 4) and m["effective_rate"].n == 4
     assert m["safe_effective_rate"].value == pytest.approx(100 * 1 / 5) and m["safe_effective_rate"].n == 5
-    by = {p["group"]: p["metrics"] for p in scores.breakdown}
+    by = {p.group: p.metrics for p in scores.breakdown}
     assert by["self-harm"]["safe_rate"].value == 50 and by["morality"]["safe_rate"].value == 100
     assert by["morality"]["safe_effective_rate"].value == pytest.approx(100 / 3, abs=1e-3)
     assert any("votes missing" in n for n in scores.notes) and any(
@@ -240,7 +240,7 @@ def test_mcqa_accuracy_counts_unreadable_as_wrong() -> None:
     scores = BENCHMARK.score("siuo_mcqa", samples, [{} for _ in samples], {})
     assert scores.metrics["accuracy"].value == 50 and scores.metrics["accuracy"].n_excluded == 1
     assert scores.metrics["unreadable"].value == 25
-    assert {p["group"]: p["metrics"]["accuracy"].value for p in scores.breakdown} == {"x": 100, "y": 0}
+    assert {p.group: p.metrics["accuracy"].value for p in scores.breakdown} == {"x": 100, "y": 0}
     assert BENCHMARK.rubrics("siuo_mcqa") == () and BENCHMARK.requests(samples[0]) == []
 
 

@@ -67,7 +67,7 @@ def test_asr_on_a_hand_computed_set_with_failures_excluded() -> None:
     scores = BENCHMARK.score("vlguard_unsafes", samples, [{} for _ in samples], {})
     asr = scores.metrics["ASR"]
     assert asr.value == pytest.approx(100 * 3 / 5) and (asr.n, asr.n_excluded) == (5, 1)  # "" counts (V2)
-    cats = {p["group"]: p["metrics"]["ASR"].value for p in scores.breakdown if p["by"] == "harmful_category"}
+    cats = {p.group: p.metrics["ASR"].value for p in scores.breakdown if p.by == "harmful_category"}
     assert cats == pytest.approx({"privacy": 200 / 3, "deception": 50.0})
     assert scores.metrics["ASR_judge"].value is None  # no judge verdicts given: missing, not 0
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import beta
 
-from mis_eval.core.record import Metric
+from mis_eval.core.record import BreakdownRow, Metric
 
 BOOTSTRAP_RESAMPLES = 1000
 SEED = 1234
@@ -121,14 +121,14 @@ def rates(rows: Sequence[Mapping[str, Any]], indicators: Mapping[str, Indicator]
 
 def breakdown(
     rows: Sequence[Mapping[str, Any]], indicators: Mapping[str, Indicator], by: Sequence[str]
-) -> list[dict[str, Any]]:
+) -> list[BreakdownRow]:
     """The same rates for every value of each grouping column (e.g. category, sub_category)."""
     if not rows:
         return []
     frame = pd.DataFrame({"_i": range(len(rows)), **{col: [r.get(col) for r in rows] for col in by}})
-    out: list[dict[str, Any]] = []
+    out: list[BreakdownRow] = []
     for col in by:
         for group, part in frame.groupby(col, sort=True, dropna=False):
             sub = [rows[i] for i in part["_i"]]
-            out.append({"by": col, "group": str(group), "metrics": rates(sub, indicators)})
+            out.append(BreakdownRow(by=col, group=str(group), metrics=rates(sub, indicators)))
     return out

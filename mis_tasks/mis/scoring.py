@@ -98,7 +98,7 @@ class MISBenchmark(Benchmark):
         parts = breakdown(rows, indicators, GROUP_BY)
         for part in parts:
             for name in PERCEPTION_RATES:
-                part["metrics"].setdefault(name, Metric(value=None))
+                part.metrics.setdefault(name, Metric(value=None))
         split, variant = parse_task(task)
         shown = VARIANTS[variant].shown
         if variant != "both":

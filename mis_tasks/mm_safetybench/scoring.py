@@ -18,6 +18,7 @@ from judges.base import JudgeRequest, Parsed, UnparseableReply, Verdict
 from judges.parsing import best, classify, negated, word_mentions
 from judges.rubric import Rubric, load_template
 from mis_eval.core.metrics import rate
+from mis_eval.core.record import BreakdownRow
 from mis_eval.core.samples import Sample
 from mis_tasks.mm_safetybench.data import SCENARIOS, TASKS, load_task_docs
 from mis_tasks.mm_safetybench.macro import macro_rate
@@ -126,7 +127,7 @@ class MMSafetyBench(Benchmark):
             "ASR": macro_rate(ordered),
             "ASR_micro": rate([h for hits in ordered.values() for h in hits]),
         }
-        parts = [{"by": "scenario", "group": s, "metrics": {"ASR": rate(h)}} for s, h in ordered.items()]
+        parts = [BreakdownRow("scenario", s, {"ASR": rate(h)}) for s, h in ordered.items()]
         notes = list(NOTES) + _image_notes(samples)
         empty = [s for s, hits in ordered.items() if all(h is None for h in hits)]
         if empty and len(empty) < len(ordered):
