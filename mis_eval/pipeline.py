@@ -33,43 +33,35 @@ from mis_tasks.registry import benchmark_for_task
 DEFAULT_MAX_UNUSABLE = 0.05
 
 
-def _counts(samples: Sequence[Sample], verdicts: Sequence[Mapping[str, Verdict]]) -> dict[str, int]:
+def _counts(samples: Sequence[Sample], verdicts: Sequence[Mapping[str, Verdict]]) -> Counts:
     flat = [v for per in verdicts for v in per.values()]
-    return {
-        "samples": len(samples),
-        "generation_failed": sum(s.response is None for s in samples),
-        "verdicts": len(flat),
-        "ok": sum(v.status is Status.OK for v in flat),
-        "error": sum(v.status is Status.ERROR for v in flat),
-        "unparseable": sum(v.status is Status.UNPARSEABLE for v in flat),
-        "cached": sum(v.cached for v in flat),
-    }
+    return Counts(
+        samples=len(samples),
+        generation_failed=sum(s.response is None for s in samples),
+        verdicts=len(flat),
+        ok=sum(v.status is Status.OK for v in flat),
+        error=sum(v.status is Status.ERROR for v in flat),
+        unparseable=sum(v.status is Status.UNPARSEABLE for v in flat),
+        cached=sum(v.cached for v in flat),
+    )
 
 
-def completeness(counts: Mapping[str, int], max_unusable: float = DEFAULT_MAX_UNUSABLE) -> dict[str, Any]:
+def completeness(counts: Counts, max_unusable: float = DEFAULT_MAX_UNUSABLE) -> Completeness:
     """Whether a run's numbers can be used: at most `max_unusable` of its verdicts unusable.
 
     A task scored without a judge (SIUO multiple choice) has no verdicts and nothing unusable.
     """
-    verdicts = counts.get("verdicts", 0)
-    unusable = counts.get("error", 0) + counts.get("unparseable", 0)
-    fraction = unusable / verdicts if verdicts else None
+    unusable = counts.error + counts.unparseable
+    fraction = unusable / counts.verdicts if counts.verdicts else None
     complete = fraction is None or fraction <= max_unusable
     reason = None
     if fraction is not None and not complete:
         reason = (
-            f"{unusable} of {verdicts} verdicts unusable ({100 * fraction:.1f}% > "
-            f"max_unusable {100 * max_unusable:g}%): judge errors {counts.get('error', 0)}, "
-            f"unparseable {counts.get('unparseable', 0)}"
+            f"{unusable} of {counts.verdicts} verdicts unusable ({100 * fraction:.1f}% > "
+            f"max_unusable {100 * max_unusable:g}%): judge errors {counts.error}, "
+            f"unparseable {counts.unparseable}"
         )
-    return {
-        "complete": complete,
-        "unusable": unusable,
-        "verdicts": verdicts,
-        "unusable_fraction": fraction,
-        "max_unusable": max_unusable,
-        "reason": reason,
-    }
+    return Completeness(complete, unusable, counts.verdicts, fraction, max_unusable, reason)
 
 
 def _setting_notes(info: JudgeInfo) -> list[str]:
@@ -141,15 +133,15 @@ def record_run(
         ),
         metrics=scores.metrics,
         breakdown=list(scores.breakdown),
-        counts=Counts.from_dict(counts),
-        completeness=Completeness.from_dict(status),
+        counts=counts,
+        completeness=status,
         accounting=dict(accounting),
         generation=dict(generation or {}),
         notes=([info.approximation] if info.approximation else [])
         + _setting_notes(info)
         + scores.notes
         + ([f"partial run: lmms-eval --limit {limit} ({len(samples)} samples)"] if limit is not None else [])
-        + ([f"INCOMPLETE: {status['reason']}"] if not status["complete"] else []),
+        + ([f"INCOMPLETE: {status.reason}"] if not status.complete else []),
         source=dict(source or {}),
         agreement=[Agreement.from_dict(a) for a in agreement],
         started_at=started or utc_now(),

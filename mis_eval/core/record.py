@@ -100,8 +100,9 @@ class _Part:
 
 @dataclass
 class Metric(_Part):
-    _where: ClassVar[str] = "metric"
     """A rate in percent with its 95% interval; value None means 'not measurable'."""
+
+    _where: ClassVar[str] = "metric"
 
     value: float | None
     ci_low: float | None = None
@@ -169,8 +170,9 @@ class TaskInfo:
 
 @dataclass
 class JudgeRecord(_Part):
-    _where: ClassVar[str] = "judge"
     """What the record says about the judge (judges.base.JudgeInfo, as data)."""
+
+    _where: ClassVar[str] = "judge"
 
     id: str
     provider: str
@@ -215,8 +217,9 @@ class Counts(_Part):
 
 @dataclass
 class Completeness(_Part):
-    _where: ClassVar[str] = "completeness"
     """Whether the numbers can be used: at most `max_unusable` of the verdicts unusable."""
+
+    _where: ClassVar[str] = "completeness"
 
     complete: bool
     unusable: int = 0
@@ -228,9 +231,10 @@ class Completeness(_Part):
 
 @dataclass
 class Agreement(_Part):
+    """One judge pair's agreement on one rubric (judges.agreement.PairAgreement, as data)."""
+
     _where: ClassVar[str] = "agreement"
     _only_if_set: ClassVar[tuple[str, ...]] = ("with_perception",)
-    """One judge pair's agreement on one rubric (judges.agreement.PairAgreement, as data)."""
 
     judges: list[str]
     n: int  # samples both judges graded
