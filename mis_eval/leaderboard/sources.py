@@ -94,13 +94,17 @@ def paper_protocol(judge: Mapping[str, Any]) -> bool:
     return not judge.get("approximation") and not hardened and bool(judge.get("id"))
 
 
-def record_data_key(task: Mapping[str, Any]) -> Key:
+def record_data_key(task: Mapping[str, Any], *, incomplete: bool = False) -> Key:
+    """The data version of a run record; an incomplete run's numbers get their own key (own columns,
+    never averaged with complete runs of the same data)."""
     data = task.get("data") or {}
     ident = {k: task.get(k) for k in ("benchmark", "version", "split")} | {
         "fingerprint": data.get("fingerprint"),
         "n": data.get("n"),
         "limit": data.get("limit"),
     }
+    if incomplete:  # only then: complete records keep the signature they always had
+        ident["incomplete"] = True
     sig = signature(ident)
     label = f"{task.get('benchmark') or task.get('name')} v{task.get('version')}"
     if data.get("fingerprint"):
@@ -109,26 +113,39 @@ def record_data_key(task: Mapping[str, Any]) -> Key:
         label += f" · n={data['n']}"
     if data.get("limit") is not None:
         label += f" · --limit {data['limit']}"
+    if incomplete:
+        label += " · INCOMPLETE"
     detail = f"source {data.get('source')}" if data.get("source") else ""
-    return Key(sig, label, detail, family=f"{task.get('benchmark')} v{task.get('version')}")
+    family = f"{task.get('benchmark')} v{task.get('version')}" + (" incomplete" if incomplete else "")
+    return Key(sig, label, detail, family=family)
+
+
+def incomplete_reason(rec: RunRecord) -> str:
+    """Why a record is marked incomplete ("" when it is complete; records before the mark are)."""
+    if rec.complete:
+        return ""
+    why = rec.completeness.get("reason") or "too many unusable verdicts"
+    return f"incomplete run: {why}"
 
 
 def read_run_record(data: Mapping[str, Any], path: str, spec: Spec) -> list[Entry]:
     rec = RunRecord.from_dict(data)
     limit = (rec.task.get("data") or {}).get("limit")
+    incomplete = incomplete_reason(rec)
     return [
         Entry(
             model=str(rec.model["name"]),
             task=str(rec.task["name"]),
             metrics=rec.metrics,
             judge=judge_key(rec.judge),
-            data=record_data_key(rec.task),
+            data=record_data_key(rec.task, incomplete=bool(incomplete)),
             origin="mis-eval",
             finished_at=parse_time(rec.finished_at),
             source=path,
             run_id=rec.run_id,
-            notes=list(rec.notes),
+            notes=list(rec.notes) + ([incomplete] if incomplete else []),
             limited=f"generated with lmms-eval --limit {limit}" if limit is not None else "",
+            incomplete=incomplete,
         )
     ]
 
