@@ -53,7 +53,7 @@ class Parsed:
     perception: int | None = None  # MIS perception level 1-3; None where the rubric has none
 
 
-@dataclass
+@dataclass(slots=True)  # one per sample and judge: 20k-sample batches hold them all
 class Verdict:
     status: Status
     label: str | None = None
