@@ -60,7 +60,7 @@ class Parsed:
 RECORDED_DETAIL = ("perception",)
 
 
-@dataclass
+@dataclass(slots=True)  # one per sample and judge: 20k-sample batches hold them all
 class Verdict:
     status: Status
     label: str | None = None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import dataclasses
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +45,11 @@ class JudgeCallError(Exception):
         self.calls, self.retries, self.raw = calls, retries, raw
 
 
-@dataclass
+@dataclass(slots=True)
 class Prepared:
     """One distinct judge input. The rendered prompt is not kept (it is rendered again when sent):
-    a 20k-sample batch would otherwise hold every prompt in memory for the whole run."""
+    a 20k-sample batch would otherwise hold every prompt in memory for the whole run. Dropped as
+    soon as its verdict is settled."""
 
     request: JudgeRequest
     key: str
@@ -58,7 +61,7 @@ class Prepared:
         return render_prompt(self.request, delimit_untrusted=self.delimit)
 
 
-@dataclass
+@dataclass(slots=True)
 class Reply:
     reply: CachedReply
     calls: int = 1
@@ -93,7 +96,8 @@ class BatchJudge(Judge):
 
     @property
     def id(self) -> str:
-        return f"{self.name}:{self.model}{HARDENED_SUFFIX if self.hardened else ''}"
+        # interned: every verdict of a batch carries this id, one string object instead of one per verdict
+        return sys.intern(f"{self.name}:{self.model}{HARDENED_SUFFIX if self.hardened else ''}")
 
     # -- subclass hooks ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -163,7 +167,8 @@ class BatchJudge(Judge):
             return Verdict(
                 Status.UNPARSEABLE, error=self.redact(f"parser failed: {type(e).__name__}: {e}"), **base
             )
-        return Verdict(Status.OK, label=parsed.label, detail=dict(parsed.detail), **base)
+        label = sys.intern(parsed.label)  # a handful of distinct labels across any number of verdicts
+        return Verdict(Status.OK, label=label, detail=dict(parsed.detail), **base)
 
     async def ajudge(self, requests: Sequence[JudgeRequest], *, progress: bool = True) -> list[Verdict]:
         if self._cache is None and self.cache_path is not None:
@@ -196,23 +201,30 @@ class BatchJudge(Judge):
         def settle(item: Prepared, v: Verdict) -> None:
             failed = not v.ok
             for n, i in enumerate(item.indices):
-                dup = {"cached": True, "calls": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0}
-                copy = v if n == 0 else Verdict(**{**v.__dict__, **dup})
+                copy = v
+                if n:  # a duplicate input: the same reply, counted once
+                    copy = dataclasses.replace(
+                        v, cached=True, calls=0, retries=0, prompt_tokens=0, completion_tokens=0
+                    )
                 out[i] = copy
                 acct.cache_hits += copy.cached
                 acct.errors += copy.status is Status.ERROR
                 acct.unparseable += copy.status is Status.UNPARSEABLE
                 bar.update(cached=copy.cached, failed=failed)
 
-        todo, stale = [], {}
+        # Only what still needs a call is kept (by key, in order); each item is dropped once settled,
+        # so a batch holds its verdicts and what is in flight, not every request's judge input.
+        todo: dict[str, Prepared] = {}
+        stale: dict[str, str] = {}
         for key, item in unique.items():
             hit = self._verdict(item, hits[key], cached=True, calls=0, retries=0) if key in hits else None
             if hit is None or (self.retry_unparseable and hit.status is Status.UNPARSEABLE):
-                todo.append(item)
+                todo[key] = item
                 if hit is not None:
                     stale[key] = hits[key].raw  # asked again: this reply does not count as finished
             else:
                 settle(item, hit)
+        del unique, hits
         owner = lease_owner()
 
         def done(item: Prepared, result: Reply | JudgeCallError) -> None:
@@ -246,9 +258,9 @@ class BatchJudge(Judge):
 
         try:
             if todo and self._cache is None:
-                await self._complete_all(todo, done)
+                await self._complete_all(list(todo.values()), done)
             elif todo:
-                await self._leased(todo, done, finished_elsewhere, owner, stale)
+                await self._leased(todo, done, finished_elsewhere, owner, stale)  # empties todo
         finally:
             bar.close()
         assert all(v is not None for v in out)
@@ -256,13 +268,14 @@ class BatchJudge(Judge):
 
     async def _leased(
         self,
-        todo: Sequence[Prepared],
+        waiting: dict[str, Prepared],
         done: Callable[[Prepared, Reply | JudgeCallError], None],
         finished_elsewhere: Callable[[Prepared, CachedReply], None],
         owner: str,
         stale: dict[str, str],
     ) -> None:
-        """Judge `todo` while other runs on the same cache may be judging the same keys.
+        """Judge `waiting` (key -> item, emptied as items are taken) while other runs on the same
+        cache may be judging the same keys.
 
         Keys are leased a chunk at a time (at most two chunks in flight, so the judge stays busy);
         a key another run holds is skipped and later either read from the cache (its reply
@@ -270,7 +283,6 @@ class BatchJudge(Judge):
         """
         cache = self._cache
         assert cache is not None
-        waiting = {it.key: it for it in todo}  # not yet claimed by us nor settled
         running: set[asyncio.Task[None]] = set()
         chunk, poll = self._claim_chunk(), min(0.5, self.lease / 10)
 
@@ -283,9 +295,8 @@ class BatchJudge(Judge):
         try:
             while waiting or running:
                 if waiting and len(running) < 2:
-                    claimed, finished = cache.claim(
-                        list(waiting), owner, self.lease, limit=chunk, stale=stale
-                    )
+                    # not yet claimed by us nor settled (claim reads the keys before anything pops)
+                    claimed, finished = cache.claim(waiting, owner, self.lease, limit=chunk, stale=stale)
                     if finished:
                         replies = cache.get_many(finished)
                         for key in finished:

@@ -107,6 +107,20 @@ def test_threshold_is_an_option_and_a_usable_run_exits_zero(tmp_path: Path) -> N
         (r for _, r in find_runs([tmp_path / "results"])), key=lambda r: r.completeness.max_unusable
     )
     assert [r.complete for r in runs] == [False, True]
+    # the leaderboard ranks the complete run only, lists the other with its reason, shows it apart on request
+    from mis_eval.leaderboard import Options, build
+
+    built = build(Options(tmp_path / "results", tmp_path / "lb", reported=False))
+    ((entry, why),) = built.left_out
+    assert entry.run_id == runs[0].run_id and "1 of 10 verdicts unusable" in why
+    assert not any("INCOMPLETE" in c.data.label for c in built.table.columns)
+    both = build(
+        Options(
+            tmp_path / "results", tmp_path / "lb2", reported=False, include_incomplete=True, keep="per-judge"
+        )
+    )
+    asr = [c.data.label for c in both.table.columns if c.task == "mis_hard" and c.metric == "ASR"]
+    assert sorted(label.endswith("INCOMPLETE") for label in asr) == [False, True]
 
 
 def test_summary_shows_the_rates_denominator_not_the_sample_count(tmp_path: Path) -> None:

@@ -9,13 +9,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 from PIL import Image
 
 from mis_eval.cli import main
 from mis_eval.core.record import JudgeRecord, Metric
 from mis_eval.leaderboard import Options, build
+from mis_eval.leaderboard.render import md_escape
 from mis_eval.leaderboard.sources import load_results
 from mis_eval.leaderboard.spec import load_spec
+from mis_eval.pipeline import completeness
 from mis_eval.records import write_run
 from mis_eval.testing.synthetic_runs import (
     GPT4O_JUDGE,
@@ -258,3 +261,56 @@ def test_hardened_and_paper_mode_runs_never_share_a_column(tmp_path: Path) -> No
     cols2 = [i for i, c in enumerate(built2.table.columns) if c.task == "mis_hard" and c.metric == "ASR"]
     placed = {r.model: [i for i in cols2 if i in r.cells] for r in built2.table.rows}
     assert placed["GPT-4o"] and placed["GPT-4o"] != placed["b"]
+
+
+def write_incomplete(results: Path, model: str, task: str, asr: float, when: datetime) -> Path:
+    """A record as `mis-eval judge` writes it when 60 of 100 verdicts were judge errors."""
+    rec = mis_record(model, task, rng(), when)
+    rec.metrics["ASR"] = Metric(asr, asr - 5, asr + 5, 40, 60)
+    rec.completeness = completeness({"verdicts": 100, "error": 60}, max_unusable=0.05)
+    assert not rec.complete
+    return write_run(rec, [], results)
+
+
+def test_an_incomplete_record_is_never_ranked_silently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = tmp_path / "results"
+    write_mis(res, "a", "mis_hard", 30.0, T0)  # completeness {}: a record from before the mark
+    write_mis(res, "b", "mis_hard", 40.0, T0)
+    bad = write_incomplete(res, "b", "mis_hard", 90.0, T0 + timedelta(days=1))  # b's newest
+    write_incomplete(res, PAYLOAD, "mis_hard", 95.0, T0)
+
+    built = build(Options(res, tmp_path / "out", reported=False))
+    assert cell(built, "a", "mis_hard") == [30.0]
+    assert cell(built, "b", "mis_hard") == [40.0]  # b's complete run, not the newer incomplete one
+    assert PAYLOAD not in {r.model for r in built.table.rows}
+    assert not any("INCOMPLETE" in c.data.label for c in built.table.columns)
+    why = "incomplete run: 60 of 100 verdicts unusable (60.0% > max_unusable 5%)"
+    left = {e.source: reason for e, reason in built.left_out}
+    assert (
+        why in left[str(bad.relative_to(res))] and "--include-incomplete" in left[str(bad.relative_to(res))]
+    )
+    md, html = built.files["md"].read_text(), built.files["html"].read_text()
+    assert "## Runs left out of the ranking" in md and md_escape(why) in md
+    assert "Runs left out of the ranking" in html and str(escape(why)) in html
+    assert "<script>document.title" not in html and "&lt;script&gt;document.title" in html
+    assert "<script>" not in md and "&lt;script&gt;" in md
+
+    assert main(["leaderboard", "--results", str(res), "--out", str(tmp_path / "o"), "--no-reported"]) == 0
+    out = capsys.readouterr().out
+    assert f"note: left out {bad.relative_to(res)} (mis_hard): {why}" in out
+
+    shown = build(Options(res, tmp_path / "out2", reported=False, include_incomplete=True))
+    assert not shown.left_out
+    hard = [c for c in shown.table.columns if c.task == "mis_hard" and c.metric == "ASR"]
+    assert sorted(c.data.label.endswith("INCOMPLETE") for c in hard) == [False, True]
+    assert all(c.conflict for c in hard)  # flagged: the same task in two columns, never averaged
+    incomplete = next(c for c in hard if c.data.label.endswith("INCOMPLETE"))
+    assert cell(shown, "b", "mis_hard") == [90.0] and cell(shown, "a", "mis_hard") == [30.0]
+    row_b = next(r for r in shown.table.rows if r.model == "b")
+    assert {c.entry.data for c in row_b.cells.values()} == {incomplete.data}  # INCOMPLETE columns only
+    assert "includes incomplete runs" in row_b.summaries["MIS ASR"].flag
+    assert (
+        "INCOMPLETE" in shown.files["md"].read_text() and str(escape(why)) in shown.files["html"].read_text()
+    )

@@ -54,6 +54,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also show runs made with lmms-eval --limit (in their own columns; left out by default)",
     )
+    p.add_argument(
+        "--include-incomplete",
+        action="store_true",
+        help="also show run records marked incomplete (too many unusable verdicts; in their own columns "
+        "marked INCOMPLETE; left out by default)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 2 when any results file could not be used")
 
 
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
                 aliases=aliases,
                 sort=args.sort,
                 include_limited=args.include_limited,
+                include_incomplete=args.include_incomplete,
             )
         )
     except (FileNotFoundError, ValueError) as e:
@@ -87,13 +94,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for problem in built.loaded.problems:
         print(f"warning: not used: {problem}", file=sys.stderr)
-    if not args.include_limited:
-        for entry in built.loaded.entries:
-            if entry.limited:
-                print(
-                    f"note: left out {entry.source} ({entry.task}): {entry.limited}"
-                    " (--include-limited shows it)"
-                )
+    for entry, why in built.left_out:
+        print(f"note: left out {entry.source} ({entry.task}): {why}")
     measured = sum(r.origin == "measured" for r in built.table.rows)
     runs = sum(e.origin != "reported" for e in built.selected)
     print(

@@ -44,6 +44,7 @@ class Options:
     aliases: dict[str, str] = field(default_factory=dict)  # model name as written -> name shown
     sort: str | None = None  # a summary name or "task/metric"
     include_limited: bool = False  # --limit runs: left out (listed) unless asked for, then own columns
+    include_incomplete: bool = False  # runs with too many unusable verdicts: the same
 
 
 @dataclass
@@ -52,6 +53,24 @@ class Built:
     table: Table
     loaded: Loaded
     selected: list[Entry]
+    left_out: list[tuple[Entry, str]] = field(default_factory=list)  # (run, why): limited / incomplete
+
+
+def left_out_runs(entries: Sequence[Entry], opts: Options) -> list[tuple[Entry, str]]:
+    """Runs kept off the table (limited or incomplete, unless asked for), each with why and how to
+    show it: listed on the page and by the command, never ranked beside full, complete runs."""
+    out = []
+    for e in entries:
+        why = []
+        if e.limited and not opts.include_limited:
+            why.append(f"{e.limited}; left out, never ranked beside full runs (--include-limited shows it)")
+        if e.incomplete and not opts.include_incomplete:
+            why.append(
+                f"{e.incomplete}; left out, never ranked beside complete runs (--include-incomplete shows it)"
+            )
+        if why:
+            out.append((e, "; ".join(why)))
+    return out
 
 
 def add_corrections(chosen: Sequence[Entry], loaded: Loaded) -> None:
@@ -80,8 +99,9 @@ def build(opts: Options) -> Built:
         loaded.problems += part.problems
         loaded.ignored += part.ignored
         loaded.corrections.update(part.corrections)
-    limited = [e for e in loaded.entries if e.limited]
-    measured = loaded.entries if opts.include_limited else [e for e in loaded.entries if not e.limited]
+    left_out = left_out_runs(loaded.entries, opts)
+    dropped = {id(e) for e, _ in left_out}
+    measured = [e for e in loaded.entries if id(e) not in dropped]
     entries = measured + (reported_entries() if opts.reported else [])
     for e in entries:
         e.model = opts.aliases.get(e.model, e.model)
@@ -124,12 +144,8 @@ def build(opts: Options) -> Built:
         generated=utc_now(),
         n_runs=sum(e.origin != "reported" for e in chosen),
         selection=selection,
-        problems=loaded.problems
-        + [
-            f"{e.source} ({e.model}, {e.task}): {e.limited}; left out, never ranked beside full runs"
-            for e in limited
-            if not opts.include_limited
-        ],
+        problems=loaded.problems,
+        left_out=[f"{e.source} ({e.model}, {e.task}): {why}" for e, why in left_out],
         not_plotted=not_plotted,
     )
     attribution_png = add_attribution(view, dirs, opts.models)
@@ -140,7 +156,7 @@ def build(opts: Options) -> Built:
     write_markdown(view, files["md"], *plots)
     write_csv(table, files["csv"], files["cells_csv"])
     write_html(view, png, files["html"], attribution_png)
-    return Built(files, table, loaded, chosen)
+    return Built(files, table, loaded, chosen, left_out)
 
 
 def add_attribution(view: View, dirs: Sequence[Path], models: Sequence[str]) -> bytes | None:

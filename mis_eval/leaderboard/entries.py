@@ -53,6 +53,7 @@ class Entry:
     run_id: str = ""
     notes: list[str] = field(default_factory=list)
     limited: str = ""  # why this is not a full run (lmms-eval --limit); such runs are never ranked
+    incomplete: str = ""  # why the record's numbers cannot stand (too many unusable verdicts); never ranked
 
     @property
     def when(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class View:
     data: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # runs kept off the table (limited, incomplete), why
     # the multi-image attribution section (mis_eval.attribution): groups as attribution.report.view_group
     # gives them, the same section as Markdown lines (already escaped), and how to read it
     attribution: list[dict[str, Any]] = field(default_factory=list)
@@ -90,7 +92,7 @@ def _cell(t: Table, cell: Cell | None) -> dict[str, Any]:
         title = f"not measured: this judge gives no verdict for {cell.entry.task} / this metric; " + title
     if e.origin == "reported":
         title = f"reported: {e.judge.detail}; {e.data.detail}; source: {e.source}"
-    flag = "; ".join(n for n in e.notes if n.startswith(("limited", "CI:")))
+    flag = "; ".join(n for n in e.notes if n.startswith(("limited", "incomplete", "CI:")))
     return {
         "text": fmt(m.value),
         "value": "" if m.value is None else repr(float(m.value)),
@@ -124,6 +126,7 @@ def build_view(
     selection: str,
     problems: list[str],
     not_plotted: list[str],
+    left_out: Sequence[str] = (),
 ) -> View:
     v = View(
         "MIS-eval leaderboard: safety next to capability",
@@ -132,6 +135,7 @@ def build_view(
         n_runs,
         selection,
         problems=problems,
+        left_out=list(left_out),
     )
     for s in t.summaries:
         conflict = (
@@ -172,7 +176,7 @@ def build_view(
         rule = (
             "left empty when a model's runs used different judges or data versions"
             if s.same_judge
-            else "marked * when partial or from limited runs"
+            else "marked * when partial or from limited or incomplete runs"
         )
         v.notes.append(
             f"{s.name}: per-model mean of {s.metric or 'the headline metric'} over {scope}; {rule}."
@@ -260,6 +264,8 @@ def write_markdown(v: View, path: Path, plot_file: str | None, attribution_plot:
             for i in items
         ]
     lines += ["", "## Notes", ""] + [f"- {md_escape(n)}" for n in v.notes]
+    if v.left_out:
+        lines += ["", "## Runs left out of the ranking", ""] + [f"- {md_escape(p)}" for p in v.left_out]
     if v.problems:
         lines += ["", "## Files not used", ""] + [f"- {md_escape(p)}" for p in v.problems]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

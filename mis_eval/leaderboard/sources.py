@@ -90,7 +90,9 @@ def paper_protocol(judge: JudgeRecord) -> bool:
     return not judge.approximation and not hardened and bool(judge.id)
 
 
-def record_data_key(task: TaskInfo) -> Key:
+def record_data_key(task: TaskInfo, *, incomplete: bool = False) -> Key:
+    """The data version of a run record; an incomplete run's numbers get their own key (own columns,
+    never averaged with complete runs of the same data)."""
     data = task.data
     ident = {
         "benchmark": task.benchmark,
@@ -100,6 +102,8 @@ def record_data_key(task: TaskInfo) -> Key:
         "n": data.n,
         "limit": data.limit,
     }
+    if incomplete:  # only then: complete records keep the signature they always had
+        ident["incomplete"] = True
     sig = signature(ident)
     label = f"{task.benchmark or task.name} v{task.version}"
     if data.fingerprint:
@@ -107,26 +111,38 @@ def record_data_key(task: TaskInfo) -> Key:
     label += f" · n={data.n}"
     if data.limit is not None:
         label += f" · --limit {data.limit}"
+    if incomplete:
+        label += " · INCOMPLETE"
     detail = f"source {data.source}" if data.source else ""
-    return Key(sig, label, detail, family=f"{task.benchmark} v{task.version}")
+    family = f"{task.benchmark} v{task.version}" + (" incomplete" if incomplete else "")
+    return Key(sig, label, detail, family=family)
+
+
+def incomplete_reason(rec: RunRecord) -> str:
+    """Why a record is marked incomplete ("" when it is complete; records before the mark are)."""
+    if rec.complete or rec.completeness is None:
+        return ""
+    return f"incomplete run: {rec.completeness.reason or 'too many unusable verdicts'}"
 
 
 def read_run_record(data: Mapping[str, Any], path: str, spec: Spec) -> list[Entry]:
     rec = RunRecord.from_dict(data)
     limit = rec.task.data.limit
+    incomplete = incomplete_reason(rec)
     return [
         Entry(
             model=rec.model.name,
             task=rec.task.name,
             metrics=rec.metrics,
             judge=judge_key(rec.judge),
-            data=record_data_key(rec.task),
+            data=record_data_key(rec.task, incomplete=bool(incomplete)),
             origin="mis-eval",
             finished_at=parse_time(rec.finished_at),
             source=path,
             run_id=rec.run_id,
-            notes=list(rec.notes),
+            notes=list(rec.notes) + ([incomplete] if incomplete else []),
             limited=f"generated with lmms-eval --limit {limit}" if limit is not None else "",
+            incomplete=incomplete,
         )
     ]
 

@@ -202,11 +202,11 @@ def _summarise(table: Table, spec: Spec) -> None:
                 if len(cells) == 1:
                     cell.ci_low, cell.ci_high = cells[0].metric.ci_low, cells[0].metric.ci_high
                 notes = [f"partial: {len(tasks)} of {of} tasks"] if len(tasks) < of else []
-                notes += (
-                    ["includes limited runs"]
-                    if any(n.startswith("limited") for c in cells for n in c.entry.notes)
-                    else []
-                )
+                notes += [
+                    f"includes {kind} runs"
+                    for kind in ("limited", "incomplete")
+                    if any(n.startswith(kind) for c in cells for n in c.entry.notes)
+                ]
                 cell.flag = "; ".join(notes)
                 if s.same_judge:
                     judges_seen.update(judges)
