@@ -13,7 +13,7 @@ from markupsafe import escape
 from PIL import Image
 
 from mis_eval.cli import main
-from mis_eval.core.record import JudgeRecord, Metric
+from mis_eval.core.record import Counts, JudgeRecord, Metric
 from mis_eval.leaderboard import Options, build
 from mis_eval.leaderboard.render import md_escape
 from mis_eval.leaderboard.sources import load_results
@@ -267,7 +267,7 @@ def write_incomplete(results: Path, model: str, task: str, asr: float, when: dat
     """A record as `mis-eval judge` writes it when 60 of 100 verdicts were judge errors."""
     rec = mis_record(model, task, rng(), when)
     rec.metrics["ASR"] = Metric(asr, asr - 5, asr + 5, 40, 60)
-    rec.completeness = completeness({"verdicts": 100, "error": 60}, max_unusable=0.05)
+    rec.completeness = completeness(Counts(verdicts=100, error=60), max_unusable=0.05)
     assert not rec.complete
     return write_run(rec, [], results)
 
