@@ -254,6 +254,18 @@ def test_runs_with_other_judges_or_data_are_never_paired(tmp_path: Path) -> None
     )
 
 
+def test_an_incomplete_variant_run_is_never_paired(tmp_path: Path) -> None:
+    """3 of 4 verdicts unusable: its ASR would describe a biased subset, so it is left out, saying why."""
+    root = make_root(tmp_path / "data", "hard", n=4)
+    write_variant_runs(root, tmp_path / "r", {"both": "UUSS", "first": "U...", "second": "USSS"})
+    report = analyse_results([tmp_path / "r"])
+    (result,) = report.results
+    assert sorted(result.group.runs) == ["both", "second"]
+    assert any(
+        "mis_hard_first" in m and "incomplete run (3 of 4 verdicts unusable" in m for m in report.messages
+    )
+
+
 def test_the_command_reports_and_fails_cleanly(tmp_path: Path) -> None:
     from mis_eval.cli import main
 

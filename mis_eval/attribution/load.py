@@ -98,6 +98,10 @@ def _candidate(path: Path, messages: list[str]) -> tuple[tuple[str, ...], Varian
     except (KeyError, TypeError, ValueError) as e:
         messages.append(f"{path}: not an MIS run record ({e}), skipped")
         return None
+    if not rec.complete:  # its rates describe a biased subset: never paired, never silently
+        reason = rec.completeness.reason if rec.completeness else None
+        messages.append(f"{path}: incomplete run ({reason or 'too many unusable verdicts'}), skipped")
+        return None
     recorded = rec.task.extra.get("variant", DEFAULT)
     if recorded != variant:
         messages.append(f"{path}: task {rec.task.name} but recorded variant {recorded!r}, skipped")
