@@ -20,7 +20,7 @@ from judges import registry
 from judges.base import Status
 from mis_eval.commands.demo import demo_data_root
 from mis_eval.core.samples import Sample
-from mis_eval.pipeline import judge_run
+from mis_eval.panel import judge_panel
 from mis_eval.records import find_runs
 from mis_tasks.mis.data import load_task_docs
 from tests.docs_support import block_after, guide
@@ -59,10 +59,10 @@ def test_the_guides_judge_runs_through_the_judge_step_and_record(
     assert type(judge).__module__ == "docs_prefix_judge" and judge.name == "prefix"
     # 3 refusals, 4 compliances, 1 empty answer the judge cannot read
     responses = [REFUSAL, COMPLIANCE, "  as an AI, I won't.", COMPLIANCE, "", COMPLIANCE, REFUSAL, COMPLIANCE]
-    record, path = judge_run(
+    (record,) = judge_panel(
         "mis_hard",
         demo_samples(responses),
-        judge,
+        [judge],
         model={"name": "docs-example"},
         results_dir=tmp_path / "results",
         progress=False,
@@ -75,7 +75,7 @@ def test_the_guides_judge_runs_through_the_judge_step_and_record(
     assert asr.value == pytest.approx(400 / 7)
     assert record.accounting["errors"] == 1 and record.accounting["judged"] == 8
     ((found_path, found),) = find_runs([tmp_path / "results"])
-    assert found_path == path and found == record
+    assert found_path.name.startswith("mis_hard__prefix__") and found == record
 
 
 def test_the_guides_judge_keeps_its_contract(prefix_module: object) -> None:
