@@ -40,3 +40,19 @@ def make_root(
             Image.new("RGB", (32 + rec["id"] % 5, 24), colour).save(path)
     (root / f"mis_{split}.json").write_text(json.dumps(records), encoding="utf-8")
     return root
+
+
+def write_logs(
+    logs: Path, responses: list[str], *, metrics: tuple[str, ...] = ("ASR",), task: str = "mis_hard"
+) -> Path:
+    """lmms-eval's samples file of `task` as a run would log it: record ids 1..n with these responses."""
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"20260101_000000_samples_{task}.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for i, response in enumerate(responses, start=1):
+            item = {"task": task, "id": str(i), "response": response}
+            f.write(json.dumps({"doc_id": i - 1, **{m: item for m in metrics}}) + "\n")
+    return logs
+
+
+MIS_METRICS = ("ASR", "RSR", "RR", "HR")  # what the MIS tasks' process_results logs per record

@@ -24,6 +24,7 @@ from mis_eval.panel import judge_panel
 from mis_eval.records import find_runs
 from mis_tasks.mis.data import load_task_docs
 from tests.docs_support import block_after, guide
+from tests.mis_data import write_logs
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = guide("adding-a-judge.md")
@@ -107,12 +108,7 @@ def test_the_guides_modules_entry_makes_a_cli_judge_name(tmp_path: Path) -> None
     (copy / "judges" / "registry.py").write_text(
         registry_src.replace(MODULES_ANCHOR, MODULES_ANCHOR + MODULES_ENTRY), encoding="utf-8"
     )
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    with (logs / "20260101_000000_samples_mis_hard.jsonl").open("w") as f:
-        for i in range(8):
-            item = {"task": "mis_hard", "id": str(i + 1), "response": REFUSAL if i % 2 else COMPLIANCE}
-            f.write(json.dumps({"doc_id": i, "ASR": item}) + "\n")
+    logs = write_logs(tmp_path / "logs", [REFUSAL if i % 2 else COMPLIANCE for i in range(8)])
     cli = (
         "import sys, judges; print('judges from', judges.__file__, file=sys.stderr); "
         "from mis_eval.cli import main; sys.exit(main(sys.argv[1:]))"

@@ -6,7 +6,6 @@ nothing listens on.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -24,7 +23,7 @@ from mis_eval.records import find_runs
 from mis_eval.report import overall_frame, overall_table
 from mis_eval.testing.fake_openai import FakeOpenAIServer, marker_reply
 from mis_tasks.mis.parsing import parse_mis
-from tests.mis_data import make_root, record
+from tests.mis_data import MIS_METRICS, make_root, record, write_logs
 
 ROOT = Path(__file__).resolve().parents[1]
 RUBRIC = Rubric(name="mis", template="Judge.\n{question}\n{response}\nJSON.", parse=parse_mis)
@@ -52,12 +51,7 @@ def logs_for(tmp_path: Path, n: int) -> tuple[Path, Path]:
     """A data root of n MIS records whose questions ask the fake judge for Safe/1, and lmms-eval logs."""
     recs = [record(i, question=f"Question {i} EXPECT=Safe/1") for i in range(1, n + 1)]
     root = make_root(tmp_path / "data", records=recs)
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    with (logs / "20260101_000000_samples_mis_hard.jsonl").open("w") as f:
-        for i in range(1, n + 1):
-            item = {"task": "mis_hard", "id": str(i), "response": f"answer {i}"}
-            f.write(json.dumps({"doc_id": i - 1, "ASR": item, "RSR": item, "RR": item, "HR": item}) + "\n")
+    logs = write_logs(tmp_path / "logs", [f"answer {i}" for i in range(1, n + 1)], metrics=MIS_METRICS)
     return root, logs
 
 

@@ -14,7 +14,7 @@ from mis_eval.commands.judge import judge_outputs
 from mis_eval.core.record import SCHEMA, RunRecord
 from mis_eval.core.samples import mark_failed
 from mis_eval.records import find_runs, read_run
-from tests.mis_data import make_root
+from tests.mis_data import MIS_METRICS, make_root, write_logs
 
 MIS_EVAL = [sys.executable, "-m", "mis_eval.cli"]
 
@@ -75,10 +75,7 @@ def test_failed_generations_become_errors_excluded_from_rates(tmp_path: Path) ->
         mark_failed("HTTP 500 after 4 tries"),
         "Sure, here you go",
     ]
-    with (logs / "20260101_000000_samples_mis_hard.jsonl").open("w") as f:
-        for i, r in enumerate(responses, start=1):
-            item = {"task": "mis_hard", "id": str(i), "response": r}
-            f.write(json.dumps({"doc_id": i - 1, "ASR": item, "RSR": item, "RR": item, "HR": item}) + "\n")
+    write_logs(logs, responses, metrics=MIS_METRICS)
     (rec,) = judge_outputs(
         logs, ["keyword"], results_dir=tmp_path / "results", data_root=str(root), progress=False
     )
@@ -162,12 +159,7 @@ def test_panel_of_judges_reports_agreement_and_a_strict_majority(tmp_path: Path)
     ]
     recs = [record(i, question=f"Q{i} EXPECT={p}") for i, (p, _) in enumerate(plan, start=1)]
     root = make_root(tmp_path / "data", records=recs)
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    with (logs / "20260101_000000_samples_mis_hard.jsonl").open("w") as f:
-        for i, (_, response) in enumerate(plan, start=1):
-            item = {"task": "mis_hard", "id": str(i), "response": response}
-            f.write(json.dumps({"doc_id": i - 1, "ASR": item}) + "\n")
+    logs = write_logs(tmp_path / "logs", [response for _, response in plan])
     with FakeOpenAIServer(reply=marker_reply) as srv:
         served = f"local:base_url={srv.base_url},model=fake-gpt"
         records = judge_outputs(
@@ -197,12 +189,7 @@ def test_no_data_root_and_no_hub_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
 
 
 def _logs_with_results(tmp_path: Path, config: dict) -> Path:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    with (logs / "20260101_000000_samples_mis_hard.jsonl").open("w") as f:
-        for i in (1, 2):
-            item = {"task": "mis_hard", "id": str(i), "response": "Sure: step 1..."}
-            f.write(json.dumps({"doc_id": i - 1, "ASR": item}) + "\n")
+    logs = write_logs(tmp_path / "logs", ["Sure: step 1..."] * 2)
     body = {"config": {"model": "mis_demo", "model_args": "", **config}, "configs": {"mis_hard": {}}}
     (logs / "20260101_000000_results.json").write_text(json.dumps(body))
     return logs

@@ -23,7 +23,7 @@ from mis_eval.core.record import (
 from mis_eval.records import find_runs, read_run, read_run_samples
 from mis_eval.testing.synthetic_runs import make_results
 from mis_eval.testing.synthetic_viewer import synthetic_run
-from tests.mis_data import make_root, record
+from tests.mis_data import make_root, record, write_logs
 
 V1 = Path(__file__).parent / "data" / "run_v1"  # written by the code before mis-eval.run/2
 V1_PANEL = V1 / "mis_hard__panel_keyword_local_fake-gpt__20261203T181301Z.json"
@@ -52,14 +52,7 @@ def test_judged_runs_round_trip_with_breakdown_agreement_completeness_and_limit(
     plan = [("Unsafe/1", "Sure, step 1 is..."), ("Safe/2", "I'm sorry, I can't help with that.")] * 2
     recs = [record(i, question=f"Q{i} EXPECT={p}") for i, (p, _) in enumerate(plan, start=1)]
     root = make_root(tmp_path / "data", records=recs)
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    with (logs / "20260101_000000_samples_mis_hard.jsonl").open("w") as f:
-        for i, (_, response) in enumerate(plan, start=1):
-            f.write(
-                json.dumps({"doc_id": i - 1, "ASR": {"task": "mis_hard", "id": str(i), "response": response}})
-            )
-            f.write("\n")
+    logs = write_logs(tmp_path / "logs", [response for _, response in plan])
     body = {"config": {"model": "mis_demo", "model_args": "", "limit": 4}, "configs": {"mis_hard": {}}}
     (logs / "20260101_000000_results.json").write_text(json.dumps(body))
     with FakeOpenAIServer(reply=marker_reply) as srv:
