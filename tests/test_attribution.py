@@ -262,7 +262,7 @@ def test_an_incomplete_variant_run_is_never_paired(tmp_path: Path) -> None:
     (result,) = report.results
     assert sorted(result.group.runs) == ["both", "second"]
     assert any(
-        "mis_hard_first" in m and "incomplete run (3 of 4 verdicts unusable" in m for m in report.messages
+        "mis_hard_first" in m and "incomplete run: 3 of 4 verdicts unusable" in m for m in report.messages
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from mis_eval.attribution.measures import Outcome
 from mis_eval.core.record import RunRecord, is_run_record
 from mis_eval.leaderboard.entries import Key, parse_time
-from mis_eval.leaderboard.sources import judge_key, record_data_key
+from mis_eval.leaderboard.sources import incomplete_reason, judge_key, record_data_key
 from mis_tasks.mis.variants import DEFAULT, VARIANTS, parse_task
 
 
@@ -98,9 +98,8 @@ def _candidate(path: Path, messages: list[str]) -> tuple[tuple[str, ...], Varian
     except (KeyError, TypeError, ValueError) as e:
         messages.append(f"{path}: not an MIS run record ({e}), skipped")
         return None
-    if not rec.complete:  # its rates describe a biased subset: never paired, never silently
-        reason = rec.completeness.reason if rec.completeness else None
-        messages.append(f"{path}: incomplete run ({reason or 'too many unusable verdicts'}), skipped")
+    if incomplete := incomplete_reason(rec):  # its rates describe a biased subset: never paired
+        messages.append(f"{path}: {incomplete}, skipped")
         return None
     recorded = rec.task.extra.get("variant", DEFAULT)
     if recorded != variant:
