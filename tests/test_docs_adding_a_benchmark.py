@@ -20,24 +20,26 @@ from PIL import Image
 
 import mis_tasks
 from mis_eval.records import find_runs, read_run_samples
+from tests.docs_support import block_after, guide
 
-GUIDE = Path(__file__).resolve().parents[1] / "docs" / "adding-a-benchmark.md"
-FILE_BLOCK = re.compile(r"^File `(?P<path>[^`]+)`:\n\n```[a-z]*\n(?P<body>.*?)^```$", re.S | re.M)
+GUIDE = guide("adding-a-benchmark.md")
+# every file of the toy benchmark the guide writes out, and the language of its block
+FILES = {
+    "mis_tasks/toy/data.py": "python",
+    "mis_tasks/toy/judge_prompt.txt": "text",
+    "mis_tasks/toy/scoring.py": "python",
+    "mis_tasks/toy/utils.py": "python",
+    "mis_tasks/toy/toy_refusal.yaml": "yaml",
+}
 
 
 def guide_files() -> dict[str, str]:
-    return {m["path"]: m["body"] for m in FILE_BLOCK.finditer(GUIDE.read_text(encoding="utf-8"))}
+    return {path: block_after(GUIDE, f"File `{path}`", lang) for path, lang in FILES.items()}
 
 
 def test_the_guide_names_every_file_of_a_benchmark_folder() -> None:
-    files = guide_files()
-    assert set(files) == {
-        "mis_tasks/toy/data.py",
-        "mis_tasks/toy/judge_prompt.txt",
-        "mis_tasks/toy/scoring.py",
-        "mis_tasks/toy/utils.py",
-        "mis_tasks/toy/toy_refusal.yaml",
-    }
+    assert set(re.findall(r"^File `([^`]+)`:$", GUIDE, re.M)) == set(FILES)
+    assert all(guide_files().values())
 
 
 def _toy_data(root: Path) -> Path:
