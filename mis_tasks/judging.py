@@ -17,7 +17,7 @@ from typing import Any
 
 from judges.base import Judge, Verdict
 from judges.registry import default_judge_name, make_judge
-from mis_eval.core.samples import Sample
+from mis_eval.core.samples import Sample, repeated
 from mis_tasks.common import loaded
 from mis_tasks.registry import Benchmark, benchmark_for_task
 
@@ -81,6 +81,16 @@ def _rates(task: str, items: Sequence[Mapping[str, Any]], *, judged: bool) -> di
     """
     key = (task, judged, hash(tuple((str(i["id"]), repr(i["response"])) for i in items)))
     if key in _MEMO:
+        return _MEMO[key]
+    if dups := repeated(str(i["id"]) for i in items):
+        # a record counted once per copy would move every rate: no number is better than a wrong one
+        ids = ", ".join(sorted(dups)[:10]) + (" ..." if len(dups) > 10 else "")
+        print(
+            f"WARNING: mis-eval: {task}: record id(s) {ids} logged more than once; its rates are not "
+            "computed here (NaN): judge the samples file with `mis-eval judge --duplicates first|last`",
+            file=sys.stderr,
+        )
+        _MEMO[key] = {}
         return _MEMO[key]
     bench = benchmark_for_task(task)
     docs = loaded(task)
