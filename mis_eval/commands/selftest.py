@@ -8,11 +8,11 @@ could not be run (model or data failed to load, lmms-eval failed).
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import traceback
 from pathlib import Path
 
+from mis_eval.core.files import atomic_write
 from mis_eval.core.record import utc_now
 from mis_eval.leaderboard.sources import lmms_model_name
 from mis_eval.leaderboard.spec import load_spec
@@ -155,7 +155,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  FAIL {c.kind:9} {c.ref}: {c.message}")
     print(f"report: {paths['html']}\n        {paths['json']}")
     if card.passed and args.save_baseline:
-        args.save_baseline.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(paths["json"], args.save_baseline)
+        atomic_write(args.save_baseline, paths["json"].read_bytes())
         print(f"baseline saved: {args.save_baseline}")
     return EXIT_PASS if card.passed else EXIT_FAIL

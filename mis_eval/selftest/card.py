@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mis_eval.core.files import atomic_write
 from mis_eval.core.record import utc_now
 from mis_eval.display import html_environment
 from mis_eval.selftest.compare import FAIL, Check, Measurement, passed
@@ -92,9 +93,7 @@ def _fmt(v: float | None) -> str:
 def write_card(card: Card, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "html": out_dir / "report.html"}
-    paths["json"].write_text(
-        json.dumps(card.to_dict(), indent=2, ensure_ascii=False, default=str), encoding="utf-8"
-    )
+    atomic_write(paths["json"], json.dumps(card.to_dict(), indent=2, ensure_ascii=False, default=str))
     env = html_environment(HERE)
     rows = [
         {
@@ -120,5 +119,5 @@ def write_card(card: Card, out_dir: Path) -> dict[str, Path]:
         checks=checks,
         n_fail=sum(c.status == FAIL for c in card.checks),
     )
-    paths["html"].write_text(html, encoding="utf-8")
+    atomic_write(paths["html"], html)
     return paths
