@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from judges.base import Judge, Verdict
+from judges.cache import CacheError
 from judges.registry import default_judge_name, make_judge
 from mis_eval.core.samples import Sample, repeated
 from mis_tasks.common import loaded
@@ -98,11 +99,16 @@ def _rates(task: str, items: Sequence[Mapping[str, Any]], *, judged: bool) -> di
     verdicts: list[dict[str, Verdict]] = [{} for _ in samples]
     supports: dict[str, bool] = {}
     if judged and any(s.response is not None and bench.requests(s) for s in samples):
-        judge = aggregation_judge()
-        if judge is None:
+        try:
+            judge = aggregation_judge()
+            if judge is None:
+                _MEMO[key] = {}
+                return _MEMO[key]
+            verdicts, supports = judge_samples(bench, samples, judge)
+        except CacheError as e:  # lmms-eval still logs the responses; `mis-eval judge` says the same
+            print(f"WARNING: mis-eval: {task}: rates not computed (NaN): {e}", file=sys.stderr)
             _MEMO[key] = {}
             return _MEMO[key]
-        verdicts, supports = judge_samples(bench, samples, judge)
     _MEMO[key] = {k: m.value for k, m in bench.score(task, samples, verdicts, supports).metrics.items()}
     return _MEMO[key]
 
