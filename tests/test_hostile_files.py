@@ -190,6 +190,7 @@ CRAFTED: dict[str, bytes] = {
     "empty.json": b"",
     "array.json": b"[1, 2, 3]",
     "truncated.json": b'{"schema": "mis-eval.run/2", "model": {"na',
+    "longint.json": b'{"results": {"x": ' + b"9" * 5000 + b"}}",  # past Python's 4300-digit limit
 }
 
 
@@ -202,11 +203,18 @@ def craft(results: Path) -> list[str]:
     data = json.loads(path.read_text())
     odd = results / "m" / "odd_name.json"
     odd.write_text(json.dumps(data | {"model": data["model"] | {"name": 5}}))  # a non-string model name
+    huge = data["metrics"] | {"ASR": data["metrics"]["ASR"] | {"value": 10**400}}  # beyond any float
+    (results / "m" / "huge_value.json").write_text(json.dumps(data | {"metrics": huge}))
+    lmms = {"results": {"mmstar": {"average,none": 10**400}}, "configs": {"mmstar": {}}, "model_name": "x"}
+    (results / "huge_lmms_results.json").write_text(json.dumps(lmms))
     samples = path.with_name(data["samples_file"])
     deep_samples = results / "m" / "deep_samples.json"
     deep_samples.write_text(json.dumps(data | {"samples_file": "deep.samples.jsonl"}))
     (results / "m" / "deep.samples.jsonl").write_text(samples.read_text() + DEEP + "\n")
-    return ["deep.json", "latin1.json", "empty.json", "truncated.json", "odd_name.json"]
+    return ["deep.json", "latin1.json", "empty.json", "truncated.json", "longint.json", "odd_name.json"] + [
+        "huge_value.json",
+        "huge_lmms_results.json",
+    ]
 
 
 def test_readers_skip_crafted_files_with_a_warning(

@@ -147,7 +147,7 @@ def parse_json(text: str | bytes, where: str) -> Any:
         return json.loads(text)
     except UnicodeDecodeError as e:
         raise UnreadableFile(f"{where}: not UTF-8 text ({e})") from None
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # malformed, or an integer too long to convert (over 4300 digits)
         raise UnreadableFile(f"{where}: malformed JSON ({e})") from None
     except RecursionError:
         raise UnreadableFile(f"{where}: JSON nested too deeply to read") from None

@@ -81,7 +81,12 @@ def _conforms(value: Any, tp: Any) -> bool:
     if origin in (typing.Union, types.UnionType):
         return any(_conforms(value, a) for a in args)
     if tp is float:
-        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return False
+        try:
+            return math.isfinite(value)
+        except OverflowError:  # an integer beyond any float
+            return False
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if origin is dict:

@@ -342,7 +342,7 @@ def load_results(results_dir: Path | str, spec: Spec, files: Iterable[Path] | No
         if isinstance(data, dict) and data.get("schema") == CALIBRATION_SCHEMA:
             try:
                 _read_calibration(data, shown, out)
-            except (KeyError, TypeError, ValueError, AttributeError) as e:
+            except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
                 out.problems.append(f"{p}: malformed calibration record ({type(e).__name__}: {e})")
             continue
         reader = _kind(data)
@@ -356,7 +356,7 @@ def load_results(results_dir: Path | str, spec: Spec, files: Iterable[Path] | No
             continue
         try:
             entries = reader(data, shown, spec)
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
             out.problems.append(
                 f"{p}: malformed {'run record' if reader is read_run_record else 'lmms-eval results'}"
                 f" ({type(e).__name__}: {e})"
