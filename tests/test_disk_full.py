@@ -17,8 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from mis_eval.cli import main
 from mis_eval.testing.fake_openai import FakeOpenAIServer, marker_reply
 from tests.mis_data import MIS_METRICS, make_root, record, write_logs
@@ -123,24 +121,34 @@ def test_viewer_page_survives_a_full_disk_whole(tmp_path: Path) -> None:
     assert (tmp_path / "vw" / "index.html").read_bytes() == page and leftovers(tmp_path / "vw") == []
 
 
-def test_a_read_only_folder_names_the_file(tmp_path: Path) -> None:
-    from mis_eval.core.files import OutputError, atomic_write
+def test_a_read_only_output_folder_names_the_file_and_keeps_it(tmp_path: Path) -> None:
+    from tests.test_judges_cache_faults import unprivileged
 
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    (folder / "index.html").write_text("old page")
-    folder.chmod(0o555)
+    prefix = unprivileged()  # as root: a user namespace, where folder permissions hold
+    root = make_root(tmp_path / "data", "hard", n=3)
+    write_variant_runs(root, tmp_path / "results", {"both": "UUS"})
+    assert main(["leaderboard", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "lb")]) == 0
+    before = snapshot(tmp_path / "lb")
+    (tmp_path / "lb").chmod(0o555)
     try:
-        if os.access(folder, os.W_OK):
-            pytest.skip("running as root: folder permissions are not enforced")
-        try:
-            atomic_write(folder / "index.html", "new page")
-            raise AssertionError("wrote into a read-only folder")
-        except OutputError as e:
-            assert str(e) == f"cannot write {folder / 'index.html'}: permission denied"
-        assert (folder / "index.html").read_text() == "old page"
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+        cmd = [
+            *prefix,
+            sys.executable,
+            "-m",
+            "mis_eval.cli",
+            "leaderboard",
+            "--results",
+            "results",
+            "--out",
+            "lb",
+        ]
+        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     finally:
-        folder.chmod(0o755)
+        (tmp_path / "lb").chmod(0o755)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert f"cannot write {Path('lb')}/" in proc.stderr and ": permission denied" in proc.stderr
+    assert snapshot(tmp_path / "lb") == before
 
 
 WRITERS = {"write_text", "write_bytes", "to_csv", "savefig", "save", "copyfile", "copy2", "copytree", "dump"}
