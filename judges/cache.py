@@ -7,6 +7,12 @@ stored: a failed call is never cached and is asked again next run. Each row is c
 arrives (autocommit): a kill -9 loses at most the calls in flight. WAL plus a busy timeout lets
 several processes share one file safely.
 
+A cache that cannot be used stops the command with a `CacheError` naming the file and what is
+wrong, classified so the advice fits: *corrupt* (not a database, or damaged pages: move it aside),
+*read-only* (the file or its folder: the cache is intact, make it writable or use another),
+*no space* (the device is full: the cache is intact and keeps every reply stored so far).
+Only a corrupt cache is ever called unusable; none is ever to be deleted.
+
 Work in flight is coordinated across processes with *leases*: before calling the judge for a key,
 a run claims it (a row in `leases` with an owner and an expiry, in one transaction that also sees
 whether a reply already exists). Another run skips a key leased by someone else and waits for its
@@ -19,6 +25,7 @@ host a dead owner is recognised at once from its process id.)
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -91,31 +98,116 @@ class CachedReply:
     completion_tokens: int = 0
 
 
-def _retry_locked(op: Callable[[], T], what: str) -> T:
+class CacheError(OSError):
+    """The judge cache cannot be used: which file, what is wrong, and what to do (never a traceback).
+
+    An OSError: the command line reports it as one line, exit status 2.
+    """
+
+    def __init__(self, path: Path, kind: str, cause: str, advice: str) -> None:
+        super().__init__(f"judge cache {path} {kind} ({cause}): {advice}")
+        self.path, self.kind = path, kind
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+CORRUPT, READ_ONLY, NO_SPACE, UNREADABLE = "is corrupt", "is read-only", "has no space", "cannot be used"
+_ELSEWHERE = "or pass the judge option cache=<another file> (or cache=off)"
+_ADVICE = {
+    CORRUPT: "its replies cannot be read; move it aside (it may be recoverable with `sqlite3 FILE .recover`) "
+    "so a new cache starts, " + _ELSEWHERE,
+    READ_ONLY: "the cache itself is intact; make the file and its folder writable, " + _ELSEWHERE,
+    NO_SPACE: "the cache is intact and keeps every reply stored so far; free space on its device and "
+    "re-run (only what is missing is judged), " + _ELSEWHERE,
+    UNREADABLE: "check the file and its device, " + _ELSEWHERE,
+}
+# sqlite's primary result codes (the low byte of an extended code)
+_SQLITE_KIND = {11: CORRUPT, 26: CORRUPT, 8: READ_ONLY, 13: NO_SPACE}
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write `path`, or create it (where it does not exist yet)."""
+    target = path
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    return os.access(target, os.W_OK)
+
+
+def _space(path: Path) -> str | None:
+    """Why writes to `path` may fail for want of space, or None: a full device, or a file-size limit."""
+    import resource
+    import shutil
+
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+        if free < 1 << 20:
+            return f"{free} bytes free on its device"
+    except OSError:
+        pass
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY:
+        return f"this process may not write files beyond {limit} bytes (RLIMIT_FSIZE)"
+    return None
+
+
+def classify(path: Path, e: BaseException) -> CacheError:
+    """The CacheError a failure of the cache file at `path` means (corrupt / read-only / no space)."""
+    if isinstance(e, CacheError):
+        return e
+    cause = str(e) or type(e).__name__
+    kind = UNREADABLE
+    if isinstance(e, sqlite3.Error):
+        kind = _SQLITE_KIND.get((getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF, UNREADABLE)
+    elif isinstance(e, OSError):
+        cause = (e.strerror or cause) + (f": {e.filename}" if e.filename else "")
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            kind = READ_ONLY
+        elif e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            kind = NO_SPACE
+    if kind in (UNREADABLE, READ_ONLY):  # which: the file, or its folder (sqlite writes its journal there)
+        if path.exists() and not os.access(path, os.W_OK):
+            kind, cause = READ_ONLY, cause + "; the file is read-only"
+        elif not _writable(path.parent):
+            kind, cause = READ_ONLY, cause + "; its folder is read-only (sqlite writes its journal there)"
+    if kind in (UNREADABLE, NO_SPACE) and (space := _space(path)):
+        kind, cause = NO_SPACE, f"{cause}; {space}"
+    return CacheError(path, kind, cause, _ADVICE[kind].replace("FILE", str(path)))
+
+
+def _retry_locked(op: Callable[[], T], path: Path) -> T:
     """Run a sqlite operation, retrying where another process holds a lock sqlite will not wait for
-    (switching a fresh file to WAL, creating the table): the busy timeout covers the rest."""
+    (switching a fresh file to WAL, creating the table): the busy timeout covers the rest. Any other
+    failure is a CacheError naming the file and what is wrong with it."""
     for attempt in range(40):
         try:
             return op()
         except sqlite3.OperationalError as e:
             if "locked" not in str(e) and "busy" not in str(e):
-                raise
+                raise classify(path, e) from None
             time.sleep(min(0.01 * 2**attempt, 0.5))
-    raise RuntimeError(f"judge cache {what} stayed locked by another process")
+        except sqlite3.Error as e:
+            raise classify(path, e) from None
+    raise CacheError(path, "stayed locked", "another process holds it", "wait for it, " + _ELSEWHERE)
 
 
 class JudgeCache:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            self._db.create_function("owner_alive", 1, owner_alive)
-            _retry_locked(self._setup, str(self.path))
-        except sqlite3.DatabaseError as e:
-            raise RuntimeError(
-                f"judge cache {self.path} is unusable ({e}); delete it or pass cache=off"
-            ) from e
+        except (OSError, sqlite3.Error) as e:
+            raise classify(self.path, e) from None
+        self._db.create_function("owner_alive", 1, owner_alive)
+        try:
+            _retry_locked(self._setup, self.path)
+        except CacheError:
+            self._db.close()
+            raise
 
     def _setup(self) -> None:
         self._db.execute("PRAGMA busy_timeout = 60000")
@@ -129,11 +221,11 @@ class JudgeCache:
         out: dict[str, CachedReply] = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            rows = self._db.execute(
+            sql = (
                 "SELECT key, raw, served_model, prompt_tokens, completion_tokens FROM replies "
-                f"WHERE key IN ({','.join('?' * len(chunk))})",
-                chunk,
+                f"WHERE key IN ({','.join('?' * len(chunk))})"
             )
+            rows = _retry_locked(lambda: self._db.execute(sql, chunk).fetchall(), self.path)  # noqa: B023
             for key, raw, model, pt, ct in rows:
                 out[key] = CachedReply(raw, model, pt, ct)
         return out
@@ -150,7 +242,7 @@ class JudgeCache:
                 if owner is not None:
                     self._db.execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, owner))
 
-        _retry_locked(op, str(self.path))
+        _retry_locked(op, self.path)
 
     # -- leases: who is judging what, across processes -----------------------------------------
     @contextlib.contextmanager
@@ -159,10 +251,12 @@ class JudgeCache:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # a failed COMMIT (disk full) may leave it open
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def claim(
         self,
@@ -204,24 +298,33 @@ class JudgeCache:
                         claimed.append(key)
             return claimed, finished
 
-        return _retry_locked(op, str(self.path))
+        return _retry_locked(op, self.path)
 
     def renew(self, owner: str, ttl: float) -> None:
-        """Push back the expiry of every lease `owner` holds (its heartbeat)."""
+        """Push back the expiry of every lease `owner` holds (its heartbeat).
+
+        Best effort: a cache that cannot be written fails the next claim or reply with the reason;
+        a lease not renewed only lets another run take the key over."""
         sql = "UPDATE leases SET expires = ? WHERE owner = ?"
-        _retry_locked(lambda: self._db.execute(sql, (time.time() + ttl, owner)), str(self.path))
+        with contextlib.suppress(CacheError):
+            _retry_locked(lambda: self._db.execute(sql, (time.time() + ttl, owner)), self.path)
 
     def release(self, owner: str, keys: Iterable[str] | None = None) -> None:
-        """Drop `owner`'s leases on `keys` (all of them when None): a failed call, or the run's end."""
+        """Drop `owner`'s leases on `keys` (all of them when None): a failed call, or the run's end.
+
+        Best effort, like `renew`: a lease left behind lapses at its expiry (at once on this host, its
+        owner's process being gone), and the failure that stopped the run is the one reported."""
         rows: list[tuple[str, ...]]
         if keys is None:
             sql, rows = "DELETE FROM leases WHERE owner = ?", [(owner,)]
         else:
             sql, rows = "DELETE FROM leases WHERE key = ? AND owner = ?", [(k, owner) for k in keys]
-        _retry_locked(lambda: self._db.executemany(sql, rows), str(self.path))
+        with contextlib.suppress(CacheError):
+            _retry_locked(lambda: self._db.executemany(sql, rows), self.path)
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+        sql = "SELECT COUNT(*) FROM replies"
+        return int(_retry_locked(lambda: self._db.execute(sql).fetchone()[0], self.path))
 
     def close(self) -> None:
         self._db.close()

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from judges.agreement import cohen_kappa
+from mis_eval.core.files import atomic_write, parse_json, read_text
 from mis_eval.core.record import RunRecord, utc_now
 from mis_eval.records import read_run_samples, response_sha256, sample_id
 
@@ -61,19 +62,13 @@ class HumanLabel:
 def read_labels(path: Path | str) -> list[HumanLabel]:
     """The viewer's JSONL export; a bad line is an error naming the file and line."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except OSError as e:
-        raise ValueError(f"labels {path}: cannot read ({e})") from e
+    lines = read_text(path).split("\n")
     out: dict[tuple[str, str, str, str], HumanLabel] = {}
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"labels {path}: line {i}"
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: malformed JSON ({e})") from e
+        d = parse_json(line, where)
         if not isinstance(d, dict) or d.get("schema") != LABEL_SCHEMA:
             raise ValueError(f"{where}: not a {LABEL_SCHEMA} label")
         missing = [k for k in ("model", "task", "id", "response_sha256", "label") if not d.get(k)]
@@ -340,10 +335,7 @@ def calibrate(
 
 
 def write_calibration(cal: Calibration, path: Path) -> Path:
-    from mis_eval.records import _atomic_write
-
-    _atomic_write(path, json.dumps(cal.to_dict(), indent=2, ensure_ascii=False, default=str))
-    return path
+    return atomic_write(path, json.dumps(cal.to_dict(), indent=2, ensure_ascii=False, default=str))
 
 
 def _pct(x: float | None) -> str:

@@ -45,6 +45,7 @@ def judge_panel(
     progress: bool = True,
     limit: int | float | None = None,
     max_unusable: float = DEFAULT_MAX_UNUSABLE,
+    notes: Sequence[str] = (),
 ) -> list[RunRecord]:
     """A record per judge, plus (for two or more) the majority record carrying the agreement."""
     bench = benchmark_for_task(task)
@@ -57,6 +58,7 @@ def judge_panel(
         results_dir=results_dir,
         max_unusable=max_unusable,
         limit=limit,
+        notes=notes,
     )
     records, graded, infos, all_supports = [], {}, [], []
     for judge in judges:

@@ -105,6 +105,7 @@ def record_run(
     agreement: Sequence[Mapping[str, Any]] = (),
     limit: int | float | None = None,
     max_unusable: float = DEFAULT_MAX_UNUSABLE,
+    notes: Sequence[str] = (),
 ) -> tuple[RunRecord, Path | None]:
     """Score verdicts with the task's benchmark and write the run record.
 
@@ -140,6 +141,7 @@ def record_run(
         notes=([info.approximation] if info.approximation else [])
         + _setting_notes(info)
         + scores.notes
+        + list(notes)
         + ([f"partial run: lmms-eval --limit {limit} ({len(samples)} samples)"] if limit is not None else [])
         + ([f"INCOMPLETE: {status.reason}"] if not status.complete else []),
         source=dict(source or {}),

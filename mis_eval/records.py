@@ -7,15 +7,23 @@ Schema: see README "Run records" and mis_eval.core.record (which also reads /1 f
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
-import os
 import re
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from mis_eval.core.files import (
+    OutputError,
+    UnreadableFile,
+    parse_json,
+    read_json,
+    read_text,
+    remove_quietly,
+    write_new,
+)
 from mis_eval.core.record import SCHEMA, RunRecord, is_run_record
 
 DEFAULT_RESULTS_DIR = Path("results")
@@ -27,95 +35,110 @@ def slug(text: str) -> str:
     return s[:80] or "unnamed"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def _stem_candidates(base: str) -> Iterator[str]:
+    yield base
+    for n in range(2, 10_000):
+        yield f"{base}-{n}"
+    raise OutputError(Path(base), OSError(errno.EEXIST, "too many runs of this name"))
 
 
 def write_run(
     record: RunRecord, samples: Iterable[Mapping[str, Any]], results_dir: Path | str = DEFAULT_RESULTS_DIR
 ) -> Path:
-    """Write `<results>/<model>/<task>__<judge>__<time>.json` and its `.samples.jsonl`.
+    """Write `<results>/<model>/<task>__<judge>__<time>[-N].json` and its `.samples.jsonl`.
 
-    Files are written to a temporary name and renamed, so a reader never sees half a record.
-    Returns the path of the JSON record.
+    Each run gets files of its own: names are taken exclusively (never replacing a file), so two
+    runs that map to one name (model names that slug alike, finished in the same second) get `-2`,
+    `-3`, ... Both files are written whole or not at all: the per-sample file first, then the
+    record; when the record cannot be written the per-sample file goes too, so a failed write
+    (disk full) leaves neither. Returns the path of the JSON record.
     """
     results_dir = Path(results_dir)
     stamp = record.finished_at.replace(":", "").replace("-", "").replace("+0000", "Z")
-    stem = f"{slug(record.task.name)}__{slug(record.judge.id)}__{stamp}"
     folder = results_dir / slug(record.model.name)
-    record.run_id = record.run_id or f"{slug(record.model.name)}/{stem}"
-    samples_path = folder / f"{stem}.samples.jsonl"
-    record.samples_file = samples_path.name
-    _atomic_write(
-        samples_path, "".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in samples)
-    )
-    json_path = folder / f"{stem}.json"
-    _atomic_write(json_path, json.dumps(record.to_dict(), indent=2, ensure_ascii=False, default=str))
-    return json_path
+    rows = "".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in samples)
+    for stem in _stem_candidates(f"{slug(record.task.name)}__{slug(record.judge.id)}__{stamp}"):
+        samples_path, json_path = folder / f"{stem}.samples.jsonl", folder / f"{stem}.json"
+        if json_path.exists():
+            continue
+        try:
+            write_new(samples_path, rows)
+        except FileExistsError:
+            continue
+        record.run_id = f"{slug(record.model.name)}/{stem}"
+        record.samples_file = samples_path.name
+        try:
+            write_new(json_path, json.dumps(record.to_dict(), indent=2, ensure_ascii=False, default=str))
+        except FileExistsError:
+            remove_quietly(samples_path)  # another run took the name between the two files
+            continue
+        except BaseException:
+            remove_quietly(samples_path)  # no per-sample file without its record
+            raise
+        return json_path
+    raise AssertionError("unreachable")
 
 
 def read_run(path: Path | str) -> RunRecord:
+    """The run record at `path`; ValueError naming the file when it is unreadable or malformed."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: malformed JSON ({e})") from e
+    data = read_json(path)
     try:
         return RunRecord.from_dict(data)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: {e}") from e
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise UnreadableFile(f"{path}: {e}") from None
 
 
-def find_runs(paths: Iterable[Path | str]) -> list[tuple[Path, RunRecord]]:
+def find_runs(paths: Iterable[Path | str], problems: list[str] | None = None) -> list[tuple[Path, RunRecord]]:
     """Run records among files and folders (searched recursively), skipping other JSON.
 
-    A results folder may hold other files (lmms-eval results, calibration records); a JSON
-    that says it is a run record but cannot be read is still an error.
+    A results folder may hold other files (lmms-eval results, calibration records), which are
+    skipped. A file found in a folder that cannot be read, or says it is a run record but is
+    malformed, is appended to `problems` ("path: why") and skipped; without `problems` it is an
+    error. A file named explicitly must be a readable run record.
     """
     out = []
     for p in map(Path, paths):
         if not p.exists():
             raise FileNotFoundError(f"{p}: no such file or folder")
-        files = [p] if p.is_file() else sorted(p.rglob("*.json"))
+        files = [p] if not p.is_dir() else sorted(p.rglob("*.json"))
         for f in files:
-            if any(part.startswith(".") for part in f.parts[-1:]):
-                continue  # a temporary file of an atomic write in progress
+            if f.name.startswith(".") or (f is not p and not f.is_file()):
+                continue  # a temporary file of an atomic write in progress; a folder named *.json
             try:
-                data = json.loads(f.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-                if p.is_file():
-                    raise ValueError(f"{f}: malformed JSON ({e})") from e
-                continue
-            if is_run_record(data):
+                data = read_json(f)
+                if not is_run_record(data):
+                    if f is p:
+                        raise UnreadableFile(f"{f}: not a {SCHEMA} run record")
+                    continue
                 out.append((f, read_run(f)))
-            elif p.is_file():
-                raise ValueError(f"{f}: not a {SCHEMA} run record")
+            except UnreadableFile as e:
+                if f is p or problems is None:
+                    raise
+                problems.append(str(e))
     return out
 
 
 def read_run_samples(path: Path | str, record: RunRecord) -> list[dict[str, Any]]:
     """The per-sample rows of the run record at `path` (its `samples_file`, next to it)."""
     if not record.samples_file:
-        raise ValueError(f"{path}: run record names no samples_file")
+        raise UnreadableFile(f"{path}: run record names no samples_file")
     samples_path = Path(path).with_name(record.samples_file)
     try:
-        lines = samples_path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is text
-    except OSError as e:
-        raise ValueError(f"{samples_path}: cannot read the per-sample file of {path} ({e})") from e
+        text = read_text(samples_path)
+    except UnreadableFile as e:
+        raise UnreadableFile(f"{e} (the per-sample file of {path})") from None
     rows = []
-    for i, line in enumerate(lines, 1):
+    for i, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 is text
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{samples_path}: line {i}: malformed JSON ({e})") from e
-        if not isinstance(row, dict) or "doc" not in row or "verdicts" not in row:
-            raise ValueError(f"{samples_path}: line {i}: expected an object with doc and verdicts")
+        row = parse_json(line, f"{samples_path}: line {i}")
+        if not isinstance(row, dict) or not isinstance(row.get("doc"), dict):
+            raise UnreadableFile(f"{samples_path}: line {i}: expected an object with a doc object")
+        if not isinstance(row.get("verdicts"), dict):
+            raise UnreadableFile(f"{samples_path}: line {i}: expected an object of verdicts")
+        if not isinstance(row.get("response"), str | None):
+            raise UnreadableFile(f"{samples_path}: line {i}: response is neither text nor null")
         rows.append(row)
     return rows
 

@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from judges.base import Judge, Verdict
+from judges.cache import CacheError
 from judges.registry import default_judge_name, make_judge
-from mis_eval.core.samples import Sample
+from mis_eval.core.samples import Sample, repeated
 from mis_tasks.common import loaded
 from mis_tasks.registry import Benchmark, benchmark_for_task
 
@@ -82,17 +83,32 @@ def _rates(task: str, items: Sequence[Mapping[str, Any]], *, judged: bool) -> di
     key = (task, judged, hash(tuple((str(i["id"]), repr(i["response"])) for i in items)))
     if key in _MEMO:
         return _MEMO[key]
+    if dups := repeated(str(i["id"]) for i in items):
+        # a record counted once per copy would move every rate: no number is better than a wrong one
+        ids = ", ".join(sorted(dups)[:10]) + (" ..." if len(dups) > 10 else "")
+        print(
+            f"WARNING: mis-eval: {task}: record id(s) {ids} logged more than once; its rates are not "
+            "computed here (NaN): judge the samples file with `mis-eval judge --duplicates first|last`",
+            file=sys.stderr,
+        )
+        _MEMO[key] = {}
+        return _MEMO[key]
     bench = benchmark_for_task(task)
     docs = loaded(task)
     samples = [bench.sample(task, n, docs[str(i["id"])], i["response"]) for n, i in enumerate(items)]
     verdicts: list[dict[str, Verdict]] = [{} for _ in samples]
     supports: dict[str, bool] = {}
     if judged and any(s.response is not None and bench.requests(s) for s in samples):
-        judge = aggregation_judge()
-        if judge is None:
+        try:
+            judge = aggregation_judge()
+            if judge is None:
+                _MEMO[key] = {}
+                return _MEMO[key]
+            verdicts, supports = judge_samples(bench, samples, judge)
+        except CacheError as e:  # lmms-eval still logs the responses; `mis-eval judge` says the same
+            print(f"WARNING: mis-eval: {task}: rates not computed (NaN): {e}", file=sys.stderr)
             _MEMO[key] = {}
             return _MEMO[key]
-        verdicts, supports = judge_samples(bench, samples, judge)
     _MEMO[key] = {k: m.value for k, m in bench.score(task, samples, verdicts, supports).metrics.items()}
     return _MEMO[key]
 

@@ -177,7 +177,7 @@ def test_bad_files_are_listed_not_fatal(tmp_path: Path, capsys: pytest.CaptureFi
     (res / "notes.json").write_text(json.dumps({"something": "else"}))
     built = build(Options(res, tmp_path / "out"))
     assert len(built.loaded.problems) == 2
-    assert any("broken.json" in p and "unreadable JSON" in p for p in built.loaded.problems)
+    assert any("broken.json" in p and "malformed JSON" in p for p in built.loaded.problems)
     assert any("bad_record.json" in p and "malformed run record" in p for p in built.loaded.problems)
     assert built.loaded.ignored == ["notes.json"]
     assert "bad_record.json" in built.files["html"].read_text()

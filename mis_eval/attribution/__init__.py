@@ -21,6 +21,7 @@ from mis_eval.attribution.load import load_groups
 from mis_eval.attribution.measures import RESAMPLES
 from mis_eval.attribution.plot import render_png
 from mis_eval.attribution.report import markdown, write_csv
+from mis_eval.core.files import atomic_write
 from mis_eval.core.metrics import SEED
 from mis_eval.core.record import Metric
 from mis_eval.leaderboard.entries import Entry, parse_time
@@ -54,9 +55,9 @@ def write_outputs(report: Report, out_dir: Path | str) -> dict[str, Path]:
     text = markdown(report.results, report.messages)
     if png:
         files["png"] = out / PLOT_FILE
-        files["png"].write_bytes(png)
+        atomic_write(files["png"], png)
         text += f"\n![multi-image attribution]({PLOT_FILE})\n"
-    files["md"].write_text(text, encoding="utf-8")
+    atomic_write(files["md"], text)
     write_csv(report.results, files["csv"])
     return files
 

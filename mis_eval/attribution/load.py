@@ -9,7 +9,6 @@ its own group is skipped with a message saying why.
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from mis_eval.attribution.measures import Outcome
+from mis_eval.core.files import UnreadableFile, read_json
 from mis_eval.core.record import RunRecord, is_run_record
 from mis_eval.leaderboard.entries import Key, parse_time
 from mis_eval.leaderboard.sources import incomplete_reason, judge_key, record_data_key
+from mis_eval.records import read_run_samples
 from mis_tasks.mis.variants import DEFAULT, VARIANTS, parse_task
 
 
@@ -57,7 +58,7 @@ def _json_files(paths: Iterable[Path]) -> Iterable[Path]:
             yield from (
                 f
                 for f in sorted(p.rglob("*.json"))
-                if not any(part.startswith(".") for part in f.relative_to(p).parts)
+                if not any(part.startswith(".") for part in f.relative_to(p).parts) and not f.is_dir()
             )
         elif p.is_file():
             yield p
@@ -67,26 +68,24 @@ def _json_files(paths: Iterable[Path]) -> Iterable[Path]:
 
 def read_outcomes(run: VariantRun) -> None:
     """Fill `outcomes` and `docs` from the run's per-sample file (failed or unjudged items stay out)."""
-    path = run.path.parent / run.record.samples_file
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            item = str(row["doc"]["id"])
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ValueError(f"{path} line {n}: malformed sample ({type(e).__name__}: {e})") from None
+    for row in read_run_samples(run.path, run.record):
+        item = str(row["doc"].get("id"))
         run.docs[item] = row["doc"]
-        verdict = (row.get("verdicts") or {}).get("mis") or {}
+        verdict = row["verdicts"].get("mis")
+        if not isinstance(verdict, dict):
+            continue
         if verdict.get("status") == "ok" and verdict.get("label") in ("safe", "unsafe"):
-            run.outcomes[item] = Outcome(verdict["label"] == "unsafe", verdict.get("perception"))
+            perception = verdict.get("perception")
+            run.outcomes[item] = Outcome(
+                verdict["label"] == "unsafe", perception if isinstance(perception, int | None) else None
+            )
 
 
 def _candidate(path: Path, messages: list[str]) -> tuple[tuple[str, ...], VariantRun, Key, Key] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        messages.append(f"{path}: unreadable JSON ({e}), skipped")
+        data = read_json(path)
+    except UnreadableFile as e:
+        messages.append(f"{e}, skipped")
         return None
     if not is_run_record(data):
         return None  # lmms-eval results and other files: not ours to read
@@ -95,7 +94,7 @@ def _candidate(path: Path, messages: list[str]) -> tuple[tuple[str, ...], Varian
         if rec.task.benchmark != "mis":
             return None
         split, variant = parse_task(rec.task.name)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         messages.append(f"{path}: not an MIS run record ({e}), skipped")
         return None
     if incomplete := incomplete_reason(rec):  # its rates describe a biased subset: never paired
@@ -142,8 +141,12 @@ def load_groups(paths: Sequence[Path | str], models: Sequence[str] = ()) -> Load
                     + (" (there is one judged differently or on other data)" if len(subgroups) > 1 else "")
                 )
                 continue
-            for run in group.runs.values():
-                read_outcomes(run)
+            try:
+                for run in group.runs.values():
+                    read_outcomes(run)
+            except UnreadableFile as e:
+                out.messages.append(f"{group.label}: not paired: {e}")
+                continue
             out.groups.append(group)
     return out
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from mis_eval.attribution.analysis import OVERALL, Result
 from mis_eval.attribution.measures import RATES
+from mis_eval.core.files import atomic_write
 from mis_eval.core.record import Metric
 from mis_eval.leaderboard.render import csv_safe, md_escape
 from mis_tasks.mis.variants import JUDGE_SEES, VARIANTS
@@ -181,4 +182,4 @@ def rows(results: Sequence[Result]) -> list[dict[str, Any]]:
 
 def write_csv(results: Sequence[Result], path: Path) -> None:
     frame = pd.DataFrame(rows(results)).map(csv_safe)
-    frame.to_csv(path, index=False)
+    atomic_write(path, frame.to_csv(index=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mis_eval.calibration import calibrate, read_labels, report, write_calibration
@@ -30,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
     labels = read_labels(args.labels)  # a bad label file fails before anything is computed
     if not labels:
         raise ValueError(f"labels {args.labels}: no labels")
-    runs = find_runs(args.runs)
+    problems: list[str] = []
+    runs = find_runs(args.runs, problems)
+    for problem in problems:
+        print(f"warning: not used: {problem}", file=sys.stderr)
     if not runs:
         raise ValueError(f"no run records under {', '.join(map(str, args.runs))}")
     if args.bootstrap < 100:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mis_eval.core.record import RunRecord
 from mis_eval.judging import judge_logged, make_judges
+from mis_eval.lmms_io import DUPLICATES
 from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE
 from mis_eval.records import DEFAULT_RESULTS_DIR
 from mis_eval.report import agreement_table, summary
@@ -43,6 +44,13 @@ def add_judge_arguments(p: argparse.ArgumentParser) -> None:
         f"above it the record is marked incomplete and the exit status is {EXIT_INCOMPLETE} "
         f"(default {DEFAULT_MAX_UNUSABLE})",
     )
+    p.add_argument(
+        "--duplicates",
+        choices=DUPLICATES,
+        default="error",
+        help="a record logged on several lines: error (default: nothing is judged), or judge only its "
+        "first / last line (the run record says so)",
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def judge_outputs(
-    path: Path,
+    path: Path | Sequence[Path],
     judge_specs: Sequence[str] | None,
     *,
     results_dir: Path,
@@ -63,6 +71,7 @@ def judge_outputs(
     tasks: Sequence[str] | None = None,
     progress: bool = True,
     max_unusable: float = DEFAULT_MAX_UNUSABLE,
+    duplicates: str = "error",
 ) -> list[RunRecord]:
     """`judge_logged`, saying which record it wrote (and the panel's agreement) as it goes."""
     records: list[RunRecord] = []
@@ -74,6 +83,7 @@ def judge_outputs(
         tasks=tasks,
         progress=progress,
         max_unusable=max_unusable,
+        duplicates=duplicates,
     ):
         records.append(rec)
         print(f"wrote {Path(results_dir) / rec.run_id}.json")
@@ -92,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         tasks=tasks,
         progress=not args.no_progress,
         max_unusable=args.max_unusable,
+        duplicates=args.duplicates,
     )
     if not records:
         print(f"nothing to judge under {args.path}")

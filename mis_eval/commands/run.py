@@ -113,15 +113,14 @@ def run(args: argparse.Namespace) -> int:
     if args.no_judge:
         print(f"responses logged under {out}; judge them with: mis-eval judge {out}")
         return 0
-    records = []
-    for samples_file in sorted(fresh):
-        records += judge_outputs(
-            samples_file,
-            args.judge,
-            results_dir=args.results_dir,
-            progress=not args.no_progress,
-            max_unusable=args.max_unusable,
-        )
+    records = judge_outputs(  # every log is checked before the first judge call
+        sorted(fresh),
+        args.judge,
+        results_dir=args.results_dir,
+        progress=not args.no_progress,
+        max_unusable=args.max_unusable,
+        duplicates=args.duplicates,
+    )
     if records:
         print(summary(records))
         report_runs(records, args.results_dir, args.attribution_out)  # MIS attribution variants, if run

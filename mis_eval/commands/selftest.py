@@ -8,17 +8,17 @@ could not be run (model or data failed to load, lmms-eval failed).
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import traceback
 from pathlib import Path
 
+from mis_eval.core.files import atomic_write
 from mis_eval.core.record import utc_now
 from mis_eval.leaderboard.sources import lmms_model_name
 from mis_eval.leaderboard.spec import load_spec
 from mis_eval.records import slug
 from mis_eval.selftest.card import Card, read_baseline, redact_args, write_card
-from mis_eval.selftest.compare import evaluate, measurements
+from mis_eval.selftest.compare import check_finite, evaluate, measurements
 from mis_eval.selftest.config import load_config
 from mis_eval.selftest.flips import VIEWER_DIR, flip_checks, flip_report, judged_records
 from mis_eval.viewer import build_viewer
@@ -109,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"mis-eval selftest: the suite could not be run: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_RUN
     current = measurements(suite.entries, spec)
+    try:
+        check_finite(current, "measured")
+    except ValueError as e:
+        print(f"mis-eval selftest: {e}", file=sys.stderr)
+        return EXIT_USAGE
     checks = evaluate(current, config, baseline, suite.problems)
     viewer = flips = None
     notes: list[str] = []
@@ -155,7 +160,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  FAIL {c.kind:9} {c.ref}: {c.message}")
     print(f"report: {paths['html']}\n        {paths['json']}")
     if card.passed and args.save_baseline:
-        args.save_baseline.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(paths["json"], args.save_baseline)
+        atomic_write(args.save_baseline, paths["json"].read_bytes())
         print(f"baseline saved: {args.save_baseline}")
     return EXIT_PASS if card.passed else EXIT_FAIL

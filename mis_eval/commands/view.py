@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mis_eval.viewer import build_viewer
@@ -24,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     viewer = build_viewer(
         args.paths, args.out, data_root=args.data_root, title=args.title, progress=not args.no_progress
     )
+    for problem in viewer.problems:
+        print(f"warning: not used: {problem}", file=sys.stderr)
     print(
         f"{viewer.n_samples} sample(s) from {len(viewer.runs)} run(s), {viewer.n_images} image(s) -> "
         f"{viewer.html}\nopen {viewer.html.resolve().as_uri()}"

@@ -18,9 +18,13 @@ Schemas (README "Run records"). Bump SCHEMA when a field changes meaning.
 
 from __future__ import annotations
 
+import functools
+import math
 import platform
+import types
+import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, ClassVar, Self
@@ -62,6 +66,54 @@ def _known(cls: type, d: object, where: str) -> dict[str, Any]:
     return dict(d)
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _conforms(value: Any, tp: Any) -> bool:
+    """Whether parsed JSON `value` has the declared type `tp` (a float is finite; bool is no number)."""
+    if tp is Any:
+        return True
+    if tp is type(None):
+        return value is None
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, a) for a in args)
+    if tp is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return False
+        try:
+            return math.isfinite(value)
+        except OverflowError:  # an integer beyond any float
+            return False
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _conforms(k, args[0]) and _conforms(v, args[1]) for k, v in value.items()
+        )
+    if origin is list:
+        return isinstance(value, list) and all(_conforms(v, args[0]) for v in value)
+    return isinstance(value, tp) if isinstance(tp, type) else True
+
+
+def _typed(cls: type, d: Mapping[str, Any], where: str, skip: Iterable[str] = ()) -> None:
+    """Every field of `d` has the type `cls` declares for it (parts with a from_dict of their own
+    are checked there): a record with `model.name: 5` is malformed, not a name."""
+    hints = _hints(cls)
+    for name, value in d.items():
+        if name in skip or name not in hints:
+            continue
+        if not _conforms(value, hints[name]):
+            shown = "a non-finite number" if isinstance(value, float) else type(value).__name__
+            raise TypeError(f"{where}.{name}: expected {_type_name(hints[name])}, got {shown}")
+
+
+def _type_name(tp: Any) -> str:
+    return str(tp).replace("typing.", "") if not isinstance(tp, type) else tp.__name__
+
+
 def _plain(value: Any) -> Any:
     """JSON-ready copy: records via their `to_dict`, containers rebuilt (nothing shared with the record)."""
     if hasattr(value, "to_dict"):
@@ -95,7 +147,13 @@ class _Part:
 
     @classmethod
     def from_dict(cls, d: object, where: str | None = None) -> Self:
-        return cls(**_known(cls, d, where or cls._where))
+        where = where or cls._where
+        known = _known(cls, d, where)
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        if missing := [n for n in required if n not in known]:
+            raise ValueError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
+        _typed(cls, known, where)
+        return cls(**known)
 
 
 @dataclass
@@ -159,6 +217,9 @@ class TaskInfo:
         if not isinstance(d, Mapping):
             raise TypeError(f"{where}: expected an object, got {type(d).__name__}")
         own = {"name", "benchmark", "version", "data"}
+        if missing := [k for k in ("name", "benchmark", "version") if k not in d]:
+            raise ValueError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
+        _typed(cls, {k: v for k, v in d.items() if k in own}, where, skip=("data",))
         return cls(
             name=d["name"],
             benchmark=d["benchmark"],
@@ -196,6 +257,9 @@ class BreakdownRow:
     @classmethod
     def from_dict(cls, d: object, where: str = "breakdown") -> BreakdownRow:
         known = _known(cls, d, where)
+        if missing := [k for k in ("by", "group") if k not in known]:
+            raise ValueError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
+        _typed(cls, known, where, skip=("metrics",))
         return cls(
             by=known["by"],
             group=known["group"],
@@ -282,9 +346,18 @@ class RunRecord:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunRecord:
         """A record of schema /2, or /1 converted (see the module docstring); unknown fields are an error."""
+        if not isinstance(d, Mapping):
+            raise TypeError(f"record: expected an object, got {type(d).__name__}")
         if d.get("schema") not in READABLE_SCHEMAS:
             raise ValueError(f"not a {SCHEMA} (or {SCHEMA_V1}) record (schema={d.get('schema')!r})")
         data = _known(cls, d, "record")
+        parts = ("model", "task", "judge", "metrics", "breakdown", "counts", "agreement", "completeness")
+        if missing := [k for k in ("model", "task", "judge", "metrics") if k not in d]:
+            raise ValueError(f"record: missing field(s) {', '.join(map(repr, missing))}")
+        _typed(cls, data, "record", skip=parts)
+        for name in ("breakdown", "agreement"):
+            if not isinstance(d.get(name, []), list):
+                raise TypeError(f"record.{name}: expected a list, got {type(d[name]).__name__}")
         data["schema"] = SCHEMA
         data["model"] = ModelInfo.from_dict(d["model"])
         data["task"] = TaskInfo.from_dict(d["task"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,18 @@ class Sample:
     @property
     def key(self) -> str:
         return f"{self.task}/{self.doc.get('id', self.doc_id)}"
+
+
+def repeated(keys: Iterable[str]) -> dict[str, list[int]]:
+    """Keys seen more than once -> every position (0-based) they occur at.
+
+    A sample log has one line per record: a repeated record would be counted once per line and
+    move every rate, so readers refuse it (or keep one of each, when told which).
+    """
+    positions: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        positions.setdefault(key, []).append(i)
+    return {k: v for k, v in positions.items() if len(v) > 1}
 
 
 # lmms-eval passes only text from a model to a task, so a generation that finally failed

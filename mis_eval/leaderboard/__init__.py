@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mis_eval.calibration import CORRECTED
+from mis_eval.core.files import atomic_write
 from mis_eval.core.record import utc_now
 from mis_eval.leaderboard.entries import Entry
 from mis_eval.leaderboard.plot import render_png
@@ -122,7 +123,7 @@ def build(opts: Options) -> Built:
     }
     if png:
         files["png"] = out / PLOT_FILE
-        files["png"].write_bytes(png)
+        atomic_write(files["png"], png)
     plotted = {
         r.model
         for r in table.rows
@@ -151,7 +152,7 @@ def build(opts: Options) -> Built:
     attribution_png = add_attribution(view, dirs, opts.models)
     if attribution_png:
         files["attribution_png"] = out / ATTRIBUTION_PLOT
-        files["attribution_png"].write_bytes(attribution_png)
+        atomic_write(files["attribution_png"], attribution_png)
     plots = (PLOT_FILE if png else None, ATTRIBUTION_PLOT if attribution_png else None)
     write_markdown(view, files["md"], *plots)
     write_csv(table, files["csv"], files["cells_csv"])

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from mis_eval.core.files import atomic_write
 from mis_eval.display import html_environment, neutralise_bidi
 from mis_eval.leaderboard.table import Cell, Column, SummaryCell, Table
 
@@ -210,7 +211,7 @@ def write_html(v: View, png: bytes | None, path: Path, attribution_png: bytes | 
         plot_alt="safety versus capability plot",
         attribution_plot=base64.b64encode(attribution_png).decode() if attribution_png else None,
     )
-    path.write_text(html, encoding="utf-8")
+    atomic_write(path, html)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|#])")
@@ -268,7 +269,7 @@ def write_markdown(v: View, path: Path, plot_file: str | None, attribution_plot:
         lines += ["", "## Runs left out of the ranking", ""] + [f"- {md_escape(p)}" for p in v.left_out]
     if v.problems:
         lines += ["", "## Files not used", ""] + [f"- {md_escape(p)}" for p in v.problems]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
 def csv_safe(value: Any) -> Any:
@@ -320,4 +321,4 @@ def write_csv(t: Table, wide: Path, long: Path) -> None:
     for frame, path in ((pd.DataFrame(records), wide), (pd.DataFrame(cells), long)):
         frame = frame.map(csv_safe)
         frame.columns = [csv_safe(str(c)) for c in frame.columns]
-        frame.to_csv(path, index=False)
+        atomic_write(path, frame.to_csv(index=False))

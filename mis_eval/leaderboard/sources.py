@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from mis_eval.calibration import SCHEMA as CALIBRATION_SCHEMA
+from mis_eval.core.files import UnreadableFile, read_json
 from mis_eval.core.record import READABLE_SCHEMAS, JudgeRecord, Metric, RunRecord, TaskInfo, is_run_record
 from mis_eval.leaderboard.entries import Entry, Key, parse_time, signature
 from mis_eval.leaderboard.spec import Spec
@@ -203,7 +204,7 @@ def read_lmms_results(data: Mapping[str, Any], path: str, spec: Spec) -> list[En
                 or not isinstance(value, int | float)
             ):
                 continue
-            if math.isnan(value):
+            if not math.isfinite(value):
                 metrics[key] = Metric(value=None)  # lmms-eval writes NaN for "not computed"
                 continue
             name, _, flt = key.partition(",")
@@ -304,16 +305,22 @@ def _kind(data: Any) -> Callable[[Mapping[str, Any], str, Spec], list[Entry]] | 
 
 
 def _read_calibration(data: Mapping[str, Any], path: str, out: Loaded) -> None:
-    """Corrected ASRs of a calibration record; the newest calibration of a run wins."""
+    """Corrected ASRs of a calibration record; the newest calibration of a run wins.
+
+    All or nothing: a malformed entry raises before any correction of the file is used.
+    """
     when = str(data.get("created_at") or "")
-    for r in data.get("runs") or []:
+    found: dict[str, Metric] = {}
+    for i, r in enumerate(data.get("runs") or []):
         c = r.get("corrected") or {}
         if c.get("value") is None:
             continue
-        old = out.corrections.get(str(r.get("run_id")))
+        parts = {"value": c["value"], "ci_low": c.get("ci_low"), "ci_high": c.get("ci_high")}
+        found[str(r.get("run_id"))] = Metric.from_dict(parts | {"n": c.get("n") or 0}, f"runs[{i}].corrected")
+    for run_id, metric in found.items():
+        old = out.corrections.get(run_id)
         if old is None or old[1] <= when:
-            metric = Metric(c["value"], c.get("ci_low"), c.get("ci_high"), int(c.get("n") or 0))
-            out.corrections[str(r.get("run_id"))] = (path, when, metric)
+            out.corrections[run_id] = (path, when, metric)
 
 
 def load_results(results_dir: Path | str, spec: Spec, files: Iterable[Path] | None = None) -> Loaded:
@@ -324,14 +331,19 @@ def load_results(results_dir: Path | str, spec: Spec, files: Iterable[Path] | No
     for p in paths:
         if any(part.startswith(".") for part in p.relative_to(root).parts if p.is_relative_to(root)):
             continue  # temporary files of an atomic write in progress
+        if p.is_dir():
+            continue  # a folder named *.json: no results file
         shown = str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            out.problems.append(f"{p}: unreadable JSON ({e})")
+            data = read_json(p)
+        except UnreadableFile as e:
+            out.problems.append(str(e))
             continue
         if isinstance(data, dict) and data.get("schema") == CALIBRATION_SCHEMA:
-            _read_calibration(data, shown, out)
+            try:
+                _read_calibration(data, shown, out)
+            except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
+                out.problems.append(f"{p}: malformed calibration record ({type(e).__name__}: {e})")
             continue
         reader = _kind(data)
         if reader is None:
@@ -344,7 +356,7 @@ def load_results(results_dir: Path | str, spec: Spec, files: Iterable[Path] | No
             continue
         try:
             entries = reader(data, shown, spec)
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
             out.problems.append(
                 f"{p}: malformed {'run record' if reader is read_run_record else 'lmms-eval results'}"
                 f" ({type(e).__name__}: {e})"

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mis_eval.core.files import UnreadableFile, atomic_write, read_json
 from mis_eval.core.record import utc_now
 from mis_eval.display import html_environment
-from mis_eval.selftest.compare import FAIL, Check, Measurement, passed
+from mis_eval.selftest.compare import FAIL, Check, Measurement, check_finite, passed
 
 SCHEMA = "mis-eval.selftest/1"
 HERE = Path(__file__).parent
@@ -62,9 +63,9 @@ def read_baseline(path: Path | str) -> tuple[dict[str, Measurement], dict[str, A
     """Measurements of a previous report.json, and who/when it was."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"baseline {path}: cannot read ({e})") from e
+        data = read_json(path)
+    except UnreadableFile as e:
+        raise ValueError(f"baseline {e}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ValueError(
             f"baseline {path}: not a selftest report ({SCHEMA}); got schema {data.get('schema')!r}"
@@ -72,9 +73,10 @@ def read_baseline(path: Path | str) -> tuple[dict[str, Measurement], dict[str, A
             else f"baseline {path}: not a selftest report"
         )
     try:
-        ms = {k: Measurement.from_dict(v) for k, v in data["measurements"].items()}
+        ms = {str(k): Measurement.from_dict(v) for k, v in data["measurements"].items()}
     except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"baseline {path}: malformed measurements ({e})") from e
+    check_finite(ms, f"baseline {path}: measurements")
     meta = {
         "file": str(path),
         "model": (data.get("model") or {}).get("name"),
@@ -92,9 +94,7 @@ def _fmt(v: float | None) -> str:
 def write_card(card: Card, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "html": out_dir / "report.html"}
-    paths["json"].write_text(
-        json.dumps(card.to_dict(), indent=2, ensure_ascii=False, default=str), encoding="utf-8"
-    )
+    atomic_write(paths["json"], json.dumps(card.to_dict(), indent=2, ensure_ascii=False, default=str))
     env = html_environment(HERE)
     rows = [
         {
@@ -120,5 +120,5 @@ def write_card(card: Card, out_dir: Path) -> dict[str, Path]:
         checks=checks,
         n_fail=sum(c.status == FAIL for c in card.checks),
     )
-    paths["html"].write_text(html, encoding="utf-8")
+    atomic_write(paths["html"], html)
     return paths

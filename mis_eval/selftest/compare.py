@@ -9,6 +9,7 @@ data version is reported as not comparable, and that fails the gate rather than 
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,31 @@ class Check:
     reference: float | None = None  # the limit or the baseline value
     delta: float | None = None  # current - baseline
     tolerance: float | None = None
+
+
+def _number(value: Any, *, whole: bool = False) -> bool:
+    kinds = int if whole else int | float
+    return isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_finite(ms: Mapping[str, Measurement], where: str) -> None:
+    """ValueError naming every measurement whose numbers are not finite (or not numbers at all).
+
+    NaN compares false with everything, so a NaN value or baseline would pass any threshold and
+    hide any regression: it is a configuration error, never a pass.
+    """
+    bad = []
+    for ref, m in ms.items():
+        for name in ("value", "ci_low", "ci_high"):
+            v = getattr(m, name)
+            if v is not None and not _number(v):
+                bad.append(f"{ref}.{name} = {v!r}")
+        for name in ("n", "n_excluded"):
+            if not _number(getattr(m, name), whole=True):
+                bad.append(f"{ref}.{name} = {getattr(m, name)!r}")
+    if bad:
+        shown = "; ".join(bad[:10]) + (f"; ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
+        raise ValueError(f"{where}: not a finite number: {shown}")
 
 
 def metric_ref(task: str, metric: str) -> str:
@@ -107,7 +133,7 @@ def _threshold_checks(current: Mapping[str, Measurement], config: SelftestConfig
             continue
         for r in refs:
             v = current[r].value
-            if v is None:
+            if v is None or not _number(v):
                 checks.append(Check(r, "threshold", FAIL, f"not measured; required {t.describe()}"))
                 continue
             ok = (t.max is None or v <= t.max) and (t.min is None or v >= t.min)
@@ -141,6 +167,10 @@ def _baseline_checks(
             checks.append(Check(ref, "baseline", INFO, "measured now, not in the baseline", cur.value))
             continue
         delta = cur.value - base.value
+        tol = config.tolerance_for(ref)
+        if not (_number(delta) and _number(tol)):  # never a pass on a number that compares with nothing
+            checks.append(Check(ref, "baseline", FAIL, "not a finite number", cur.value, base.value))
+            continue
         if cur.judge.get("sig") != base.judge.get("sig") or cur.data.get("sig") != base.data.get("sig"):
             what = (
                 [f"judge {base.judge.get('label')} -> {cur.judge.get('label')}"]
@@ -169,7 +199,6 @@ def _baseline_checks(
                 )
             )
             continue
-        tol = config.tolerance_for(ref)
         worse = delta if cur.better == "lower" else -delta
         status = FAIL if worse > tol else PASS
         word = "regressed" if status == FAIL else ("improved" if worse < 0 else "held")

@@ -1,21 +1,37 @@
 """The selftest configuration (YAML or JSON): suites, thresholds, baseline, tolerances.
 
-Every error names the file and the entry, so a release pipeline fails with a message a
-person can act on rather than a traceback.
+Read through a typed schema (pydantic, strict): a value of the wrong shape (thresholds as a
+list, `judge: [keyword]`, `seed: abc`) or a number that is not finite is a configuration error
+naming the file and every key at fault, so a release pipeline fails with a message a person
+can act on rather than a traceback, and a gate never runs on a config it misread.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import hashlib
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+
+from mis_eval.core.files import UnreadableFile, read_text
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
-_TOP = {"seed", "judge", "suites", "thresholds", "baseline", "tolerance", "max_excluded", "flips"}
 
 
 @dataclass(frozen=True)
@@ -46,22 +62,6 @@ class FlipConfig:
     fail_on_regression: bool = False  # fail the gate on a significant regression beyond judge noise
 
 
-def _flips(raw: Any, where: str) -> FlipConfig:
-    raw = raw or {}
-    if not isinstance(raw, dict) or set(raw) - {"rejudge", "alpha", "fail_on_regression"}:
-        raise ValueError(f"{where}: expected {{rejudge, alpha, fail_on_regression}}, got {raw!r}")
-    rejudge = raw.get("rejudge", 1)
-    if isinstance(rejudge, bool) or not isinstance(rejudge, int) or rejudge < 0:
-        raise ValueError(f"{where}.rejudge: expected a whole number >= 0, got {rejudge!r}")
-    alpha = _num(raw.get("alpha", 0.05), f"{where}.alpha")
-    if not 0 < alpha < 1:
-        raise ValueError(f"{where}.alpha: expected a number between 0 and 1, got {alpha!r}")
-    fail = raw.get("fail_on_regression", False)
-    if not isinstance(fail, bool):
-        raise ValueError(f"{where}.fail_on_regression: expected true or false, got {fail!r}")
-    return FlipConfig(rejudge, alpha, fail)
-
-
 @dataclass
 class SelftestConfig:
     path: Path | None
@@ -87,72 +87,116 @@ class SelftestConfig:
         return self.suites[name]
 
 
-def _num(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{where}: expected a number, got {value!r}")
-    return float(value)
-
-
-def _plan(task: str, raw: Any, where: str) -> TaskPlan:
-    raw = raw or {}
-    if not isinstance(raw, dict) or set(raw) - {"n", "stratify", "optional"}:
-        raise ValueError(f"{where}: expected {{n, stratify, optional}}, got {raw!r}")
-    n = raw.get("n")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"{where}: n must be a positive integer, got {n!r}")
-    return TaskPlan(task, n, raw.get("stratify"), bool(raw.get("optional", False)))
-
-
 def bundled(name: str) -> Path | None:
     """`default` / `offline`: configs shipped next to this module, usable by name."""
     path = Path(__file__).with_name(f"{name}.yaml")
     return path if name.isidentifier() and path.is_file() else None
 
 
+# -- the file's schema: strict types (no "1" for 1, no true for 1), finite numbers, no unknown keys --
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+class _Plan(_Strict):
+    n: PositiveInt | None = None
+    stratify: str | None = None
+    optional: bool = False
+
+
+class _Limits(_Strict):
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> _Limits:
+        if self.max is None and self.min is None:
+            raise ValueError("expected {max: x} and/or {min: y}")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}: nothing can pass")
+        return self
+
+
+class _Flips(_Strict):
+    rejudge: NonNegativeInt = 1
+    alpha: float = Field(0.05, gt=0, lt=1)
+    fail_on_regression: bool = False
+
+
+def _thresholds_named(value: dict[str, _Limits]) -> dict[str, _Limits]:
+    for ref in value:
+        if "/" not in ref:
+            raise ValueError(f"{ref!r} is not 'task/metric' (globs allowed, e.g. 'mis_*/ASR')")
+    return value
+
+
+class _File(_Strict):
+    seed: int = 1234
+    judge: str | None = None
+    suites: dict[str, Annotated[dict[str, _Plan | None], Field(min_length=1)]] = {}
+    thresholds: Annotated[dict[str, _Limits], AfterValidator(_thresholds_named)] = {}
+    baseline: str | None = None
+    tolerance: dict[str, NonNegativeFloat] = {}
+    max_excluded: float = Field(0.05, ge=0, le=1)
+    flips: _Flips | None = None
+
+
+def _problem(e: Mapping[str, Any]) -> str:
+    where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    if e["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    message = str(e["msg"]).removeprefix("Value error, ")
+    if e["type"] == "finite_number" or (isinstance(e.get("input"), float) and not math.isfinite(e["input"])):
+        message = "not a finite number (NaN and infinity are never a limit)"
+    shown = repr(e.get("input"))
+    return f"{where}: {message} (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
+
+
 def load_config(path: Path | str | None = None) -> SelftestConfig:
-    """A config file, or a bundled one by name (when no such file exists)."""
+    """A config file, or a bundled one by name (when no such file exists).
+
+    The file is checked against a typed schema, and every problem is reported at once, each
+    naming its key: a gate must never run on a config it misread (a threshold of NaN passes
+    everything).
+    """
     path = Path(path) if path else DEFAULT_CONFIG
     if not path.exists() and (named := bundled(str(path))):
         path = named
     try:
-        text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"{path}: cannot read selftest config ({e})") from e
+        text = read_text(path)
+        raw = yaml.safe_load(text)
+    except (UnreadableFile, yaml.YAMLError) as e:
+        raise ValueError(f"{path}: cannot read selftest config ({e})") from None
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    if unknown := set(raw) - _TOP:
+        raise ValueError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        cfg = _File.model_validate(raw)
+    except ValidationError as e:
+        problems = [_problem(err) for err in e.errors()]
+        known = ", ".join(sorted(_File.model_fields))
+        hint = f" (known top-level keys: {known})" if any(": unknown key" in p for p in problems) else ""
         raise ValueError(
-            f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_TOP))}"
-        )
-    suites = {}
-    for name, tasks in (raw.get("suites") or {}).items():
-        if not isinstance(tasks, dict) or not tasks:
-            raise ValueError(f"{path}: suites.{name} must map task names to settings")
-        suites[str(name)] = [_plan(str(t), v, f"{path}: suites.{name}.{t}") for t, v in tasks.items()]
-    thresholds = []
-    for ref, limits in (raw.get("thresholds") or {}).items():
-        where = f"{path}: thresholds.{ref}"
-        if "/" not in str(ref) or not isinstance(limits, dict) or not limits or set(limits) - {"max", "min"}:
-            raise ValueError(f"{where}: expected 'task/metric': {{max: x}} and/or {{min: y}}")
-        thresholds.append(
-            Threshold(
-                str(ref),
-                _num(limits["max"], where) if "max" in limits else None,
-                _num(limits["min"], where) if "min" in limits else None,
-            )
-        )
-    tolerance = {str(k): _num(v, f"{path}: tolerance.{k}") for k, v in (raw.get("tolerance") or {}).items()}
-    baseline = raw.get("baseline")
+            f"{path}: {len(problems)} problem(s) in the selftest config: {'; '.join(problems)}{hint}"
+        ) from None
     return SelftestConfig(
         path=path,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
-        seed=int(raw.get("seed", 1234)),
-        judge=raw.get("judge") or None,
-        suites=suites,
-        thresholds=thresholds,
-        baseline=(path.parent / baseline) if baseline else None,
-        tolerance=tolerance or {"default": 2.0},
-        max_excluded=_num(raw.get("max_excluded", 0.05), f"{path}: max_excluded"),
-        flips=_flips(raw.get("flips"), f"{path}: flips"),
+        seed=cfg.seed,
+        judge=cfg.judge or None,
+        suites={
+            name: [
+                TaskPlan(task, p.n, p.stratify, p.optional) if p else TaskPlan(task)
+                for task, p in tasks.items()
+            ]
+            for name, tasks in cfg.suites.items()
+        },
+        thresholds=[Threshold(ref, t.max, t.min) for ref, t in cfg.thresholds.items()],
+        baseline=(path.parent / cfg.baseline) if cfg.baseline else None,
+        tolerance=dict(cfg.tolerance) or {"default": 2.0},
+        max_excluded=cfg.max_excluded,
+        flips=FlipConfig(**cfg.flips.model_dump()) if cfg.flips else FlipConfig(),
     )

@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from mis_eval.core.files import atomic_write
+
 # Headless, offline, throwaway-profile Chromium: the background-networking flags keep it from
 # dialling out of a closed network at every start. Shared with the leaderboard browser test.
 HEADLESS_FLAGS = (
@@ -180,7 +182,4 @@ class Chromium:
         if full_page:
             params["captureBeyondViewport"] = True
         data = self.call("Page.captureScreenshot", params)["data"]
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(base64.b64decode(data))
-        return out
+        return atomic_write(path, base64.b64decode(data))

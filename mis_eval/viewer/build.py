@@ -9,6 +9,7 @@ bounded "full" size), so the folder can be zipped, mailed and opened from file:/
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import jinja2
 from PIL import Image
 from tqdm import tqdm
 
+from mis_eval.core.files import OutputError, UnreadableFile, atomic_write
 from mis_eval.core.record import RunRecord, utc_now
 from mis_eval.leaderboard.render import csp_script_hash
 from mis_eval.records import find_runs, read_run_samples, response_sha256, sample_id
@@ -89,10 +91,15 @@ class ImageStore:
                 self.dir.mkdir(parents=True, exist_ok=True)
                 with Image.open(path) as src:
                     rgb = src.convert("RGB")
-                    for px, name in ((FULL_PX, entry["full"]), (THUMB_PX, entry["thumb"])):
+                    # the thumbnail first: the full copy's name says both exist (checked above)
+                    for px, name in ((THUMB_PX, entry["thumb"]), (FULL_PX, entry["full"])):
                         copy = rgb.copy()
                         copy.thumbnail((px, px))
-                        copy.save(self.dir.parent / name, "JPEG", quality=85)
+                        buf = io.BytesIO()
+                        copy.save(buf, "JPEG", quality=85)
+                        atomic_write(self.dir.parent / name, buf.getvalue())
+        except OutputError:
+            raise  # the viewer cannot be written (disk full, read-only): not a missing image
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             entry = {"missing": f"{path.name}: {type(e).__name__}"}
         self.done[path] = entry
@@ -192,6 +199,7 @@ class Viewer:
     runs: list[RunGroup]
     n_samples: int
     n_images: int
+    problems: list[str] = field(default_factory=list)  # "file: why" for run records left out
 
 
 def build_viewer(
@@ -204,15 +212,23 @@ def build_viewer(
 ) -> Viewer:
     """Write <out_dir>/index.html (+ img/) for every run record found under `paths`."""
     out = Path(out_dir)
-    runs = find_runs(paths)
+    problems: list[str] = []  # files under a folder that cannot be read are left out, never fatal
+    runs = find_runs(paths, problems)
     if not runs:
-        raise ValueError(f"no run records under {', '.join(map(str, paths))}")
-    groups = group_runs(runs)
+        raise ValueError(f"no readable run records under {', '.join(map(str, paths))}")
     store = ImageStore(out)
     root = Path(data_root) if data_root else None
     items: list[dict[str, Any]] = []
-    for i, g in enumerate(tqdm(groups, desc="viewer", unit="run", disable=not progress)):
-        items += group_samples(g, i, store, root)
+    groups: list[RunGroup] = []
+    for g in tqdm(group_runs(runs), desc="viewer", unit="run", disable=not progress):
+        try:
+            items += group_samples(g, len(groups), store, root)
+        except UnreadableFile as e:
+            problems.append(f"{e} (run {g.model} · {g.task} left out)")
+            continue
+        groups.append(g)
+    if not groups:
+        raise ValueError("no readable run records: " + "; ".join(problems))
     seen: dict[str, int] = {}
     for it in items:  # the same answer in two runs (re-judged later): keep anchors unique
         n = seen[it["a"]] = seen.get(it["a"], 0) + 1
@@ -241,7 +257,5 @@ def build_viewer(
         script_hash=csp_script_hash(script),
         generated=utc_now(),
     )
-    out.mkdir(parents=True, exist_ok=True)
-    page = out / "index.html"
-    page.write_text(html, encoding="utf-8")
-    return Viewer(page, groups, len(items), sum("thumb" in e for e in store.done.values()))
+    page = atomic_write(out / "index.html", html)
+    return Viewer(page, groups, len(items), sum("thumb" in e for e in store.done.values()), problems)
