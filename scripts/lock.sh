@@ -28,8 +28,8 @@
 # torchcodec on purpose: PyPI's wheels of both are CUDA-linked and break `from vllm import LLM`
 # next to the CPU torch (the install uses --no-deps).
 #
-# --check re-resolves with the committed lock as the preference (so nothing upgrades) into a
-# scratch file and compares (scripts/check_lock.py --resolved): the same packages at the same
+# --check re-resolves with the committed lock's pins (not its hashes) as the preference, so
+# nothing upgrades, into a scratch file and compares (scripts/check_lock.py --resolved): the same packages at the same
 # versions, every recorded hash still offered by the index. A yanked or deleted release, a removed
 # file, a dependency that no longer resolves, or setup.cfg moved away from the lock fails it. Then
 # scripts/check_lock.py checks the lock against setup.cfg's ranges, as after every compile.
@@ -90,7 +90,8 @@ static_check() {
 if [ "$MODE" = check ]; then
   scratch=$(mktemp -d)
   trap 'rm -rf "$scratch"' EXIT
-  cp "$LOCK" "$scratch/$PROFILE.txt"
+  # the pins alone as preferences: uv would carry over the hashes of a preference file unchecked
+  grep -E '^[A-Za-z0-9][^ ]*==' "$LOCK" | cut -d' ' -f1 >"$scratch/$PROFILE.txt"
   compile "$scratch/$PROFILE.txt" || { echo "$LOCK no longer resolves: bash scripts/lock.sh $PROFILE" >&2; exit 1; }
   "$CHECK_PY" scripts/check_lock.py "$LOCK" --resolved "$scratch/$PROFILE.txt"
   static_check
