@@ -5,7 +5,7 @@ Library code: it returns the records and prints nothing, so the commands decide 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from judges.base import Judge
@@ -35,12 +35,15 @@ def judge_logged(
     judges: Sequence[Judge],
     *,
     results_dir: Path,
-    data_root: str | None = None,
+    data_root: str | Mapping[str, str] | None = None,
     tasks: Sequence[str] | None = None,
     progress: bool = True,
     max_unusable: float = DEFAULT_MAX_UNUSABLE,
 ) -> Iterator[RunRecord]:
-    """Each written run record, task by task, for the newest log of every task of ours under `path`."""
+    """Each written run record, task by task, for the newest log of every task of ours under `path`.
+
+    `data_root`: one root for every benchmark, or {benchmark name: root} (the demo's two samples).
+    """
     known = {t for b in benchmarks().values() for t in b.tasks}
     done: set[str] = set()
     for logged in find_logged_tasks(path):
@@ -48,7 +51,8 @@ def judge_logged(
             continue  # older duplicate, a task scored by lmms-eval itself, or filtered out
         done.add(logged.task)
         bench = benchmark_for_task(logged.task)
-        samples = read_samples(logged, bench.docs(logged.task, data_root))
+        root = data_root.get(bench.name) if isinstance(data_root, Mapping) else data_root
+        samples = read_samples(logged, bench.docs(logged.task, root))
         yield from judge_panel(
             logged.task,
             samples,
