@@ -79,7 +79,7 @@ def _verdict(label: str) -> dict[str, Verdict]:
 INFO = JudgeInfo("harmbench:cais/HarmBench-Llama-2-13b-cls", "harmbench", "cais/HarmBench-Llama-2-13b-cls")
 
 
-def judged_runs(root: Path, results: Path, labels: dict[str, str]) -> list:
+def judged_runs(root: Path, results: Path, labels: dict[str, str], info: JudgeInfo = INFO) -> list:
     """Run records of each relation task with per-record labels (U unsafe, S safe, ? unparseable)."""
     records = []
     for task, lab in labels.items():
@@ -90,7 +90,7 @@ def judged_runs(root: Path, results: Path, labels: dict[str, str]) -> list:
             samples,
             [_verdict(c) for c in lab],
             {RUBRIC.name: True},
-            INFO,
+            info,
             {},
             model={"name": "m"},
             results_dir=results,
@@ -234,3 +234,32 @@ def test_the_keyword_judge_reads_the_stripped_answer(tmp_path: Path) -> None:
     reqs = [r for s in samples for r in BENCHMARK.requests(s)]
     verdicts = get_judge("keyword").judge(reqs, progress=False)
     assert [v.label for v in verdicts] == ["unsafe", "safe"]
+
+
+def test_leaderboard_keeps_the_classifier_apart_from_gpt4o_and_its_own_prompt(tmp_path: Path) -> None:
+    """The paper's judge (classifier, MIR's prompt), HarmBench's prompt and GPT-4o: three columns each."""
+    from mis_eval.leaderboard import Options, build
+
+    root = _root(tmp_path / "data")
+    labels = dict.fromkeys(RELATION_TASKS, "UUSSUUSSS")
+    own = JudgeInfo(
+        f"{INFO.id}+harmbench-prompt",
+        "harmbench",
+        INFO.model,
+        prompt_sha256={RUBRIC.name: "4016eb2e"},
+        approximation="HarmBench's own classifier prompt",
+    )
+    gpt = JudgeInfo(
+        "gpt4o:gpt-4o-2024-08-06", "openai", "gpt-4o-2024-08-06", approximation="not the classifier"
+    )
+    for info in (INFO, own, gpt):
+        records = judged_runs(root, tmp_path / "r", labels, info=info)
+        pooled_records(records, tmp_path / "r")
+    opts = Options(results_dir=tmp_path / "r", out_dir=tmp_path / "lb", reported=False, keep="per-judge")
+    built = build(opts)
+    cols = [c for c in built.table.columns if c.task == "mir_safetybench"]
+    assert len(cols) == 3 and len({c.judge.sig for c in cols}) == 3 and all(c.conflict for c in cols)
+    assert {c.group for c in cols} == {"MIR-SafetyBench"} and {c.metric for c in cols} == {"ASR"}
+    assert [c.judge.paper for c in cols].count(True) == 1  # only the classifier with MIR's prompt
+    assert len([c for c in built.table.columns if c.task == "mir_temporal_jump"]) == 3
+    assert not any(c.task.endswith(("_single", "_none", "_reversed")) for c in built.table.columns)
