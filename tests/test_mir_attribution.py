@@ -149,10 +149,13 @@ def test_selftest_draws_the_same_records_for_every_variant(
     )
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert code == 0, report["checks"]
-    items = {}
+    items, positions = {}, {}
     for p in (tmp_path / "o").rglob("*.samples.jsonl"):
         rows = [json.loads(line) for line in p.read_text().splitlines()]
         items[p.name.split("__")[0]] = sorted({r["doc"]["item_id"] for r in rows})
+        if "single" in p.name:  # every image of a drawn record, each alone
+            positions = {r["doc"]["item_id"]: r["doc"]["n_images"] for r in rows}
+            assert len(rows) == sum(positions.values())
     assert set(items) == {f"mir_analogy{s}" for s in ("", "_single", "_none", "_reversed")}
     assert len({tuple(v) for v in items.values()}) == 1 and len(items["mir_analogy"]) == 2
     assert {c["ref"] for c in report["checks"] if c["kind"] == "threshold"} == {
