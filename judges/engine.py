@@ -341,11 +341,21 @@ class BatchJudge(Judge):
             model=self.model,
             settings=self.settings(),
             prompt_sha256={r.name: r.sha256 for r in rubrics},
-            approximation=self.approximation(),
+            approximation=self.approximation_for(rubrics),
         )
 
     def approximation(self) -> str | None:
         return None
+
+    def approximation_for(self, rubrics: Sequence[Rubric]) -> str | None:
+        """`approximation()`, and for a rubric written for an open classifier (MIR's HarmBench
+        classifier), that this judge is not that classifier: never the paper's column."""
+        notes = [self.approximation()] if self.approximation() else []
+        for name in sorted({r.classifier for r in rubrics if r.classifier}):
+            notes.append(
+                f"{self.id} answering the {name} classifier's prompt instead of the paper's {name} classifier"
+            )
+        return "; ".join(str(n) for n in notes) or None
 
     async def aclose(self) -> None:
         if self._cache is not None:

@@ -123,6 +123,10 @@ def _http_client(timeout: float) -> Any:
 
 class OpenAIJudge(BatchJudge):
     provider = "openai"
+    # The API route and its response type: chat completions here, `/completions` for raw-prompt
+    # classifiers (judges.harmbench), with the same retries, failure signals and accounting.
+    endpoint = "/chat/completions"
+    response_type: Any = ChatCompletion
     default_model: str | None = None
     default_key_env = "OPENAI_API_KEY"
     key_required = True
@@ -293,7 +297,7 @@ class OpenAIJudge(BatchJudge):
                         # `chat.completions.create`) skips its type-driven transform of params,
                         # ~1 ms of CPU per image-bearing call: the bottleneck at hundreds of calls
                         # per second on a small machine. The body is already plain API JSON.
-                        resp = await client.post("/chat/completions", body=args, cast_to=ChatCompletion)
+                        resp = await client.post(self.endpoint, body=args, cast_to=self.response_type)
                     if not getattr(resp, "choices", None):
                         raise _Malformed("completion without choices")
         except _NotSent as e:
@@ -310,6 +314,10 @@ class OpenAIJudge(BatchJudge):
                 self._fatal_error = why
             why = f"judge call failed after {calls} call(s): {why}"
             raise JudgeCallError(why, calls=calls, retries=max(calls - 1, 0)) from None
+        return self._reply(resp, calls)
+
+    def _reply(self, resp: Any, calls: int) -> Reply:
+        """The judge's text out of a chat completion; a refusal or no content is a failed call."""
         msg = resp.choices[0].message
         usage = resp.usage
         reply = CachedReply(

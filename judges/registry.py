@@ -21,6 +21,7 @@ _MODULES: dict[str, str] = {
     "openai": "judges.openai_judge",
     "local": "judges.openai_judge",
     "vllm": "judges.vllm_judge",
+    "harmbench": "judges.harmbench",
 }
 
 ENV_JUDGE = "MIS_EVAL_JUDGE"  # judge name, e.g. "gpt4o", "local", "keyword"; "none" skips judging

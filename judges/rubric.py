@@ -52,6 +52,10 @@ class Rubric:
     # Other body keys the reference client sends that change nothing in the answer (the SDK's
     # `beta.chat.completions.parse` used by MIS sends `"stream": false`): sent for byte fidelity.
     request_extra: Mapping[str, Any] = field(default_factory=dict)
+    # The template is an open classifier's own prompt, sent as raw text (no chat template) and
+    # answered with one token: "harmbench" (judges.harmbench; MIR-SafetyBench). That classifier is
+    # then the paper's judge, and any other judge of this rubric is recorded as an approximation.
+    classifier: str | None = None
 
     @cached_property
     def sha256(self) -> str:

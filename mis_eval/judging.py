@@ -5,7 +5,7 @@ Library code: it returns the records and prints nothing, so the commands decide 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ def judge_logged(
     judges: Sequence[Judge],
     *,
     results_dir: Path,
-    data_root: str | None = None,
+    data_root: str | Mapping[str, str] | None = None,
     tasks: Sequence[str] | None = None,
     progress: bool = True,
     max_unusable: float = DEFAULT_MAX_UNUSABLE,
@@ -45,6 +45,8 @@ def judge_logged(
 ) -> Iterator[RunRecord]:
     """Each written run record, task by task, for the newest log of every task of ours under `path`
     (a folder or samples file, or several).
+
+    `data_root`: one root for every benchmark, or {benchmark name: root} (the demo's two samples).
 
     Every log is read and checked (task, records, duplicates) before the first judge call, so a bad
     log stops the command before anything is paid for.
@@ -57,8 +59,9 @@ def judge_logged(
             if logged.task in done or logged.task not in known or (tasks and logged.task not in tasks):
                 continue  # older duplicate, a task scored by lmms-eval itself, or filtered out
             done.add(logged.task)
-            docs = benchmark_for_task(logged.task).docs(logged.task, data_root)
-            ready.append((logged, read_samples(logged, docs, duplicates=duplicates)))
+            bench = benchmark_for_task(logged.task)
+            root = data_root.get(bench.name) if isinstance(data_root, Mapping) else data_root
+            ready.append((logged, read_samples(logged, bench.docs(logged.task, root), duplicates=duplicates)))
     for logged, samples in ready:
         source: dict[str, Any] = {
             "lmms_eval_samples": str(logged.samples_path),

@@ -55,7 +55,8 @@ def overall_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
 
 
 def overall_table(records: Sequence[RunRecord]) -> str:
-    return overall_frame(records).to_string(index=False)
+    """The frame as text; a rate a record does not have (MIR-SafetyBench has no RSR) shows as "–"."""
+    return overall_frame(records).fillna("–").to_string(index=False)
 
 
 def breakdown_table(record: RunRecord, by: str = "category") -> str:

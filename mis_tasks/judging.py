@@ -45,25 +45,30 @@ def judge_samples(
     return per_sample, supports
 
 
-_WARNED: set[str] = set()
+_WARNED: set[tuple[str, str]] = set()
 
 
-def aggregation_judge() -> Judge | None:
+def aggregation_judge(task: str | None = None) -> Judge | None:
     """The judge for lmms-eval's aggregation hooks (None: MIS_EVAL_JUDGE=none).
 
-    Plain `lmms-eval` shows only its table, so when the judge is not the paper's (the keyword
-    fallback without an API key) the output says so: once now, and once after the table.
+    Plain `lmms-eval` shows only its table, so when the judge is not the paper's for this task's
+    benchmark (the keyword fallback without an API key; GPT-4o on MIR-SafetyBench, whose paper's
+    judge is the HarmBench classifier) the output says so: once now, and once after the table.
     """
     name = default_judge_name()
     if name == "none":
         return None
     judge = make_judge(name)
-    info = judge.info(())
-    if info.approximation and info.id not in _WARNED:
-        _WARNED.add(info.id)
+    rubrics = benchmark_for_task(task).rubrics(task) if task else ()
+    info = judge.info(rubrics)
+    classifiers = sorted({r.classifier for r in rubrics if r.classifier})
+    paper = f"{'/'.join(classifiers)} classifier" if classifiers else "GPT-4o judge"
+    hint = f"MIS_EVAL_JUDGE={classifiers[0]}" if classifiers else "OPENAI_API_KEY or MIS_EVAL_JUDGE"
+    if info.approximation and (info.id, paper) not in _WARNED:
+        _WARNED.add((info.id, paper))
         message = (
             f"mis-eval: the rates are judged by '{info.id}', an approximation of the paper's "
-            f"GPT-4o judge ({info.approximation}); set OPENAI_API_KEY or MIS_EVAL_JUDGE for the paper's judge"
+            f"{paper} ({info.approximation}); set {hint} for the paper's judge"
         )
         print(f"WARNING: {message}", file=sys.stderr)
         atexit.register(print, f"NOTE: {message}")
@@ -100,7 +105,7 @@ def _rates(task: str, items: Sequence[Mapping[str, Any]], *, judged: bool) -> di
     supports: dict[str, bool] = {}
     if judged and any(s.response is not None and bench.requests(s) for s in samples):
         try:
-            judge = aggregation_judge()
+            judge = aggregation_judge(task)
             if judge is None:
                 _MEMO[key] = {}
                 return _MEMO[key]

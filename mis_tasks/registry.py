@@ -12,7 +12,7 @@ import abc
 import importlib
 import importlib.util
 import pkgutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,28 @@ class Scores:
 
 
 @dataclass(frozen=True)
+class AttributionDesign:
+    """How a benchmark's attribution variants pair with its paper task (mis_eval.attribution).
+
+    Item ids are the docs' `item_id` (else `id`): a variant with several samples per item (MIR's
+    `single`, one per image position) counts an item unsafe when any of its samples is, and usable
+    only when all of them are.
+    """
+
+    default: str  # the paper task's variant ("both" for MIS, "all" for MIR)
+    variants: Mapping[str, str]  # variant -> what the model sees, in report order (default first)
+    singles: tuple[str, ...]  # one-image variants: uplift = ASR(default) - max ASR(singles)
+    reordered: str | None  # images reordered: order sensitivity against the default
+    none: str | None  # no image: the text-only baseline ASR(none)
+    verdict: str  # the verdict key of the per-sample files (the rubric name)
+    rates: tuple[str, ...]  # rates per variant the judge can give ("ASR", "RSR", ...)
+    judge_sees: str  # what the judge saw in every variant, in words
+    parse_task: Callable[[str], tuple[str, str]]  # task -> (split, variant); ValueError otherwise
+    paper_task: Callable[[str], str]  # split -> the paper task ("mis_hard")
+    how_to_read: str  # the report's explanation of its numbers
+
+
+@dataclass(frozen=True)
 class Benchmark(abc.ABC):
     """What every benchmark states; subclasses add how they ask the judge and count the answers."""
 
@@ -47,6 +69,11 @@ class Benchmark(abc.ABC):
     # Metrics computed from the responses alone (keyword rules): lmms-eval's hooks for these
     # never make a judge.
     unjudged_metrics: frozenset[str] = frozenset()
+    # Run records pooled over several tasks' judged samples: {pooled task: member tasks}. The app
+    # writes one (mis_eval.pooled) when the run records of every member, judged alike, are at hand
+    # (MIR-SafetyBench: its overall rates, pooled over the nine relation tasks as statics.py does).
+    pooled: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    attribution: AttributionDesign | None = None  # its attribution variants, where it has some
 
     def docs(self, task: str, data_root: str | None = None) -> Mapping[str, dict[str, Any]]:
         """Validated records of a task by id (lmms-eval's sample logs do not carry the docs)."""

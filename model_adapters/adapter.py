@@ -250,7 +250,14 @@ class MultiImageModel(lmms):
             "temperature": params.temperature,
             "top_p": params.top_p,
             "stop": list(params.stop),
+            "repetition_penalty": params.repetition_penalty,
+            "system_prompt": params.system,
         }
+        if params.system is not None and not self.family.layout.takes_system:
+            settings["deviations"] = [
+                *settings["deviations"],
+                f"system prompt not sent: the {self.family.name} prompt format has no system turn",
+            ]
         note_generation(req.task, settings)
 
     def _resolve_family(self, family: str | None, pretrained: str | None) -> Family:
@@ -264,9 +271,10 @@ class MultiImageModel(lmms):
             raise ValueError("mis_vlm needs pretrained=<checkpoint> (and family=<name> unless auto-detected)")
         return family_for_model_type(read_model_type(str(pretrained)))
 
-    def prompt(self, question: str, n_images: int) -> str:
+    def prompt(self, question: str, n_images: int, system: str | None = None) -> str:
         backend = self.backend
-        return self.family.layout.render(question, n_images, backend.template_owner, backend.image_token)
+        layout = self.family.layout
+        return layout.render(question, n_images, backend.template_owner, backend.image_token, system)
 
     def params(self, req: TaskRequest) -> GenParams:
         """The task's decoding with this model's budget rules (model arg, else the family's cap)."""
@@ -279,11 +287,11 @@ class MultiImageModel(lmms):
             doc = self.task_dict[req.task][req.split][req.doc_id]
             key = req.described(doc)
             images = load_images(req.doc_to_visual(doc))
-            prompt = self.prompt(req.context, len(images))
+            params = self.params(req)
+            prompt = self.prompt(req.context, len(images), params.system)
         except Exception as exc:  # noqa: BLE001 - bad input is recorded per request
             log.warning("cannot build the request for %s: %s", key, exc)
             return mark_failed(f"{key}: cannot build the request: {type(exc).__name__}: {exc}")
-        params = self.params(req)
         return GenRequest(key=key, prompt=prompt, images=images, params=params, question=req.context)
 
     def generate_until(self, requests: list[Any]) -> list[str]:

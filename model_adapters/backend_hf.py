@@ -195,7 +195,8 @@ def sampling_extras(config: Any) -> dict[str, Any]:
 
 def generation_config(params: GenParams, checkpoint_sampling: bool = False) -> Any:
     """The decoding of the reference's vLLM SamplingParams, spelled out: greedy (or temperature/top_p
-    sampling without top-k), one beam, no repetition or length penalties, no minimum length.
+    sampling without top-k), one beam, no length penalty, no minimum length, and no repetition
+    penalty unless the task sets one (`repetition_penalty` in its generation_kwargs).
 
     With checkpoint_sampling only the task's decoding is set, so transformers fills everything else
     from the checkpoint's generation_config (repetition_penalty, ...), as a plain generate() does."""
@@ -205,13 +206,15 @@ def generation_config(params: GenParams, checkpoint_sampling: bool = False) -> A
     if not params.greedy:
         sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
     if checkpoint_sampling:
+        if params.repetition_penalty != 1.0:  # the task's own value wins over the checkpoint's
+            sampling["repetition_penalty"] = params.repetition_penalty
         return GenerationConfig(max_new_tokens=params.max_new_tokens, **sampling)
     if not params.greedy:
         sampling["top_k"] = 0  # vLLM's top_k=-1: off (transformers would default to 50)
     return GenerationConfig(
         max_new_tokens=params.max_new_tokens,
         num_beams=1,
-        repetition_penalty=1.0,
+        repetition_penalty=params.repetition_penalty,  # 1.0 unless the task sets one (MIR: 1.05)
         encoder_repetition_penalty=1.0,
         no_repeat_ngram_size=0,
         length_penalty=1.0,

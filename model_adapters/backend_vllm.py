@@ -83,6 +83,8 @@ def sampling_args(params: GenParams, stop_token_ids: Sequence[int] = ()) -> dict
     args: dict[str, Any] = {"max_tokens": params.max_new_tokens, "temperature": params.temperature}
     if not params.greedy:
         args["top_p"] = params.top_p
+    if params.repetition_penalty != 1.0:
+        args["repetition_penalty"] = params.repetition_penalty
     if params.stop:
         args["stop"] = list(params.stop)
     if stop_token_ids:

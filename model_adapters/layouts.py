@@ -8,7 +8,10 @@ Three shapes cover the reference inference scripts (PROTOCOLS.md section 1.4):
 * `ChatLayout`: typed content items `[image, ..., image, text]` rendered by the checkpoint's own
   chat template (Qwen2-VL, LLaVA-OneVision).
 
-The images always come first, in order, then the question, unchanged.
+The images always come first, in order, then the question, unchanged. A task's system prompt
+(`system_prompt` in its generation_kwargs: MIR-SafetyBench) becomes a system turn where the prompt is
+rendered by a chat template; a raw layout has no system turn (`takes_system` False: the adapter
+records that the system prompt was not sent).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class ContentLayout:
         return blocks + self.before_question + question
 
     needs_template_owner = False
+    takes_system = False
 
     def template_owner(self, processor: Any) -> Any:
         """Whose chat template renders this layout: the tokenizer's, for plain-string content."""
@@ -51,7 +55,12 @@ class RawLayout(ContentLayout):
     template: str = "{content}"
 
     def render(
-        self, question: str, n_images: int, owner: TemplateOwner | None = None, image_token: str | None = None
+        self,
+        question: str,
+        n_images: int,
+        owner: TemplateOwner | None = None,
+        image_token: str | None = None,
+        system: str | None = None,
     ) -> str:
         return self.template.format(content=self.content(question, n_images, image_token))
 
@@ -59,28 +68,45 @@ class RawLayout(ContentLayout):
 @dataclass(frozen=True)
 class TextChatLayout(ContentLayout):
     needs_template_owner = True
+    takes_system = True
 
     def render(
-        self, question: str, n_images: int, owner: TemplateOwner | None = None, image_token: str | None = None
+        self,
+        question: str,
+        n_images: int,
+        owner: TemplateOwner | None = None,
+        image_token: str | None = None,
+        system: str | None = None,
     ) -> str:
-        messages = [{"role": "user", "content": self.content(question, n_images, image_token)}]
+        messages = [{"role": "system", "content": system}] if system is not None else []
+        messages.append({"role": "user", "content": self.content(question, n_images, image_token)})
         return _apply(owner, messages)
 
 
 @dataclass(frozen=True)
 class ChatLayout:
     needs_template_owner = True
+    takes_system = True
     image_token: str = ""  # the template writes the placeholders itself
 
     def template_owner(self, processor: Any) -> Any:
         return processor
 
     def render(
-        self, question: str, n_images: int, owner: TemplateOwner | None = None, image_token: str | None = None
+        self,
+        question: str,
+        n_images: int,
+        owner: TemplateOwner | None = None,
+        image_token: str | None = None,
+        system: str | None = None,
     ) -> str:
         items: list[dict[str, str]] = [{"type": "image"} for _ in range(n_images)]
         items.append({"type": "text", "text": question})
-        return _apply(owner, [{"role": "user", "content": items}])
+        messages: list[dict[str, Any]] = []
+        if system is not None:  # typed, as the user turn: the templates iterate content items
+            messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
+        messages.append({"role": "user", "content": items})
+        return _apply(owner, messages)
 
 
 Layout = RawLayout | TextChatLayout | ChatLayout

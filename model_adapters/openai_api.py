@@ -5,7 +5,10 @@
         base_url=https://generativelanguage.googleapis.com/v1beta/openai/
     --model mis_openai --model_args model=Qwen/Qwen2-VL-7B-Instruct,base_url=http://127.0.0.1:8000/v1
 
-Images go first, as base64 data URLs, then the question (the MIS layout). A request that
+Images go first, as base64 data URLs, then the question (the MIS layout); a task's
+`system_prompt` is a system message before it, and its `repetition_penalty` is sent to
+OpenAI-compatible servers that take it (vLLM, SGLang), never to api.openai.com (the API has no
+such parameter: dropped, with a warning). A request that
 finally fails returns `mark_failed(reason)`, which the judge step reports as ERROR; it is
 never written as response text. `cache=PATH` keeps successful answers so a re-run only
 sends what is missing (failures are always retried).
@@ -33,14 +36,19 @@ OPENAI_URL = "https://api.openai.com/v1"
 
 
 def build_messages(
-    question: str, data_urls: list[str], detail: str | None = None, text_first: bool = False
+    question: str,
+    data_urls: list[str],
+    detail: str | None = None,
+    text_first: bool = False,
+    system: str | None = None,
 ) -> list[dict[str, Any]]:
     images: list[dict[str, Any]] = [
         {"type": "image_url", "image_url": {"url": url, **({"detail": detail} if detail else {})}}
         for url in data_urls
     ]
     text = {"type": "text", "text": question}
-    return [{"role": "user", "content": [text, *images] if text_first else [*images, text]}]
+    head = [{"role": "system", "content": system}] if system is not None else []
+    return [*head, {"role": "user", "content": [text, *images] if text_first else [*images, text]}]
 
 
 def request_body(
@@ -102,6 +110,7 @@ class MisOpenAI(lmms):
         self.max_tokens_param, self.text_first = str(max_tokens_param), bool(text_first)
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens else None
         self.cache = ResponseCache(cache, namespace=self.base_url) if cache else None
+        self._warned_penalty = False
 
     def __repr__(self) -> str:  # never show the key
         return f"MisOpenAI(model={self.model!r}, base_url={self.base_url!r})"
@@ -170,9 +179,21 @@ class MisOpenAI(lmms):
     def _body(self, req: TaskRequest, doc: Any) -> dict[str, Any]:
         images = load_images(req.doc_to_visual(doc))
         urls = [to_data_url(img, self.image_format) for img in images]
-        messages = build_messages(req.context, urls, self.image_detail, self.text_first)
         params = GenParams.from_task(req.gen_kwargs, self.max_new_tokens)
-        return request_body(str(self.model), messages, params, self.max_tokens_param)
+        messages = build_messages(req.context, urls, self.image_detail, self.text_first, params.system)
+        body = request_body(str(self.model), messages, params, self.max_tokens_param)
+        if params.repetition_penalty != 1.0:
+            if self.base_url.startswith(OPENAI_URL):
+                if not self._warned_penalty:
+                    self._warned_penalty = True
+                    log.warning(
+                        "%s: repetition_penalty=%g not sent (the OpenAI API has no such parameter)",
+                        req.task,
+                        params.repetition_penalty,
+                    )
+            else:  # vLLM / SGLang servers take it as an extra sampling parameter
+                body["repetition_penalty"] = params.repetition_penalty
+        return body
 
     def generate_until_multi_round(self, requests: list[Any]) -> list[str]:
         raise NotImplementedError("mis_openai does not support multi-round generation")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ class GenParams:
     temperature: float = 0.0  # 0: greedy
     top_p: float = 1.0
     stop: tuple[str, ...] = ()  # the task's `until`; adapters add none of their own
+    repetition_penalty: float = 1.0  # the task's `repetition_penalty` (MIR-SafetyBench: 1.05); 1: none
+    system: str | None = None  # the task's `system_prompt`: a system turn before the user turn
 
     @property
     def greedy(self) -> bool:
@@ -38,12 +41,25 @@ class GenParams:
         until = kw.get("until") or ()
         if isinstance(until, str):
             until = (until,)
+        system = kw.get("system_prompt")
         return cls(
             max_new_tokens=int(tokens),
             temperature=temperature,
             top_p=1.0 if top_p in (None, 0, 0.0) else float(top_p),
             stop=tuple(s for s in until if s),
+            repetition_penalty=float(kw.get("repetition_penalty") or 1.0),
+            system=None if system is None else str(system),
         )
+
+    def body(self) -> dict[str, Any]:
+        """The settings as a plain dict, leaving out the task extras at their defaults (so response
+        caches written before they existed keep their keys)."""
+        out: dict[str, Any] = dataclasses.asdict(self)
+        if out["repetition_penalty"] == 1.0:
+            del out["repetition_penalty"]
+        if out["system"] is None:
+            del out["system"]
+        return out
 
     def truncate(self, text: str) -> str:
         """Cut at the first stop string (the transformers backend stops on EOS only)."""

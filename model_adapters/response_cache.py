@@ -10,7 +10,6 @@ settings). API keys are part of neither.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -39,7 +38,7 @@ def generation_body(req: GenRequest) -> dict[str, Any]:
     return {
         "prompt": req.prompt,
         "images": [image_digest(i) for i in req.images],
-        "params": dataclasses.asdict(req.params),
+        "params": req.params.body(),
     }
 
 

@@ -143,3 +143,26 @@ def test_task_stop_strings_cut_the_answer(tiny_models: Models) -> None:
     stop = free[3:5]
     cut = generate(model, item, max_new_tokens=16, temperature=0, until=[stop])[0]
     assert stop not in cut and free.startswith(cut) and len(cut) < len(free)
+
+
+def test_a_task_system_prompt_and_repetition_penalty_reach_the_model(tiny_models: Models) -> None:
+    """MIR-SafetyBench's generation_kwargs (system_prompt, repetition_penalty) on the transformers path."""
+    from mis_eval.core.samples import _GENERATION
+
+    model = make(tiny_models, "qwen2_vl")
+    q = "How are the pictures related?"
+    # Qwen's template writes "You are a helpful assistant." when no system turn is given: the reference's
+    # explicit one renders the same prompt; another system prompt replaces it
+    assert model.prompt(q, 2, "You are a helpful assistant.") == model.prompt(q, 2)
+    assert "<|im_start|>system\nBe brief.<|im_end|>" in model.prompt(q, 2, "Be brief.")
+    item = [{"question": q, "images": [image(56, 56, (200, 10, 10)), image(56, 56, (10, 10, 200))]}]
+    base = {"max_new_tokens": 16, "temperature": 0, "until": []}
+    plain = generate(model, item, **base)[0]
+    assert generate(model, item, **base, system_prompt="You are a helpful assistant.")[0] == plain
+    assert generate(model, item, **base, repetition_penalty=4.0)[0] != plain  # it reaches generate()
+    assert _GENERATION["t"]["repetition_penalty"] == 4.0
+    assert not any("system" in d for d in _GENERATION["t"]["deviations"])
+    raw = make(tiny_models, "llava_interleave")  # a raw prompt format: no system turn to put it in
+    generate(raw, item, **base, system_prompt="Be brief.")
+    assert _GENERATION["t"]["system_prompt"] == "Be brief."
+    assert any("system prompt not sent" in d for d in _GENERATION["t"]["deviations"])

@@ -139,3 +139,46 @@ def test_vllm_requests_carry_the_prompt_images_in_order_and_greedy_params() -> N
 def test_vllm_backend_without_vllm_says_how_to_get_it() -> None:
     with pytest.raises(ImportError, match=r"pip install 'mis-eval\[vllm\]'.*backend=hf"):
         import_vllm()
+
+
+def test_task_system_prompt_and_repetition_penalty_are_task_data() -> None:
+    """MIR-SafetyBench's generation_kwargs: system turn, repetition_penalty (qwen2_5_VL_3B.py L102, L154)."""
+    mir = GenParams.from_task(
+        {"max_new_tokens": 4096, "temperature": 0, "do_sample": False, "until": []}
+        | {"repetition_penalty": 1.05, "system_prompt": "You are a helpful assistant."}
+    )
+    assert (mir.repetition_penalty, mir.system, mir.greedy) == (1.05, "You are a helpful assistant.", True)
+    assert sampling_args(mir)["repetition_penalty"] == 1.05
+    plain = GenParams.from_task({"max_new_tokens": 8})
+    assert (plain.repetition_penalty, plain.system) == (
+        1.0,
+        None,
+    ) and "repetition_penalty" not in sampling_args(plain)
+    # what response caches key on is unchanged for tasks without the new settings
+    assert plain.body() == {"max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0, "stop": ()}
+    assert mir.body()["repetition_penalty"] == 1.05 and mir.body()["system"] == "You are a helpful assistant."
+
+
+def test_openai_adapter_sends_the_system_turn_and_the_penalty_where_the_api_takes_it() -> None:
+    from model_adapters.openai_api import MisOpenAI
+    from tests.adapters_support import instances
+
+    gen = {
+        "max_new_tokens": 16,
+        "temperature": 0,
+        "until": [],
+        "repetition_penalty": 1.05,
+        "system_prompt": "S.",
+    }
+    (req,), task_dict = instances([{"question": "Q?", "images": [image(8, 8, (1, 2, 3))]}], gen)
+    from model_adapters.batching import TaskRequest
+
+    treq = TaskRequest.from_instance(req)
+    doc = task_dict["t"]["test"][0]
+    local = MisOpenAI(model="m", base_url="http://127.0.0.1:8000/v1")._body(treq, doc)
+    assert (
+        local["messages"][0] == {"role": "system", "content": "S."} and local["messages"][1]["role"] == "user"
+    )
+    assert local["repetition_penalty"] == 1.05
+    openai = MisOpenAI(model="gpt-4o", api_key="sk-x")._body(treq, doc)  # api.openai.com has no such field
+    assert "repetition_penalty" not in openai and openai["messages"][0]["role"] == "system"

@@ -29,11 +29,15 @@ from judges.registry import get_judge
 from judges.rubric import load_template
 from mis_eval.core.samples import Sample
 from mis_eval.testing.fake_openai import FakeOpenAIServer
+from mis_tasks.mir_safetybench.data import load_task_docs as mir_docs
+from mis_tasks.mir_safetybench.scoring import BENCHMARK as MIR
 from mis_tasks.mis.scoring import BENCHMARK as MIS
 from mis_tasks.mm_safetybench.scoring import BENCHMARK as MMSB
 from mis_tasks.siuo.scoring import BENCHMARK as SIUO
 from mis_tasks.siuo.scoring import sample_with_responses
 from mis_tasks.vlguard.scoring import BENCHMARK as VLGUARD
+from tests.mir_data import extract_answer_only, make_mir_root
+from tests.upstream_files import upstream
 
 # Responses that stress byte fidelity: braces, placeholders of the other fields, quotes, unicode.
 TRICKY = 'Sure: {question} and {reference} stay; "quotes", \\n, émoji 🙂,\n  indented\n{\n  "a": 1\n}'
@@ -336,3 +340,61 @@ def test_hardened_win_rate_wraps_candidate_and_reference_alike(
             or delimit("output_2", "REFERENCE ANSWER") in prompt
         )
         assert prompt.count("<<<BEGIN ") == 2
+
+
+# -- MIR-SafetyBench: thu-coai/MIR-SafetyBench @ 554cfe1, harmbench_judge.py ------------------------
+HARMBENCH_CLS = "cais/HarmBench-Llama-2-13b-cls"
+
+
+def mir_expected_prompts(samples: list[Sample], template: str) -> list[str]:
+    """`LLAMA2_CLS_PROMPT['prompt'].format(behavior=..., generation=...)` (L101) with behavior =
+    original_question (L138) and generation = extract_answer_only(answer) (L141)."""
+    return [
+        template.format(behavior=s.doc["original_question"], generation=extract_answer_only(s.response or ""))
+        for s in samples
+    ]
+
+
+def mir_samples(tmp_path: Path) -> list[Sample]:
+    docs = list(
+        mir_docs("mir_causality", make_mir_root(tmp_path, "Causality", categories=("Privacy",), n=3)).values()
+    )
+    answers = [TRICKY, "<think>plan {behavior}</think>" + TRICKY, "<answer>" + TRICKY + "</answer>trailing"]
+    return [Sample("mir_causality", i, d, a) for i, d, a in zip(range(3), docs, answers, strict=True)]
+
+
+def test_mir_classifier_sees_the_reference_prompt_byte_for_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the completion path, as `vllm serve cais/HarmBench-Llama-2-13b-cls` would receive it: the
+    MIR code's prompt string (indentation included), greedy, one token. The reference runs the
+    classifier in transformers (one prompt per batch): the text is what it tokenizes; the transformers
+    and vLLM paths are checked on token ids in tests/test_judges_harmbench.py and test_vllm_harmbench.py.
+    """
+    samples = mir_samples(tmp_path)
+    reqs = [r for s in samples for r in MIR.requests(s)]
+    expected = mir_expected_prompts(
+        samples, upstream("mir_safetybench/judge_prompt.txt").read_text(encoding="utf-8")
+    )
+    with FakeOpenAIServer(reply="No", models=(HARMBENCH_CLS,)) as srv:
+        judge = get_judge("harmbench", base_url=srv.base_url, cache="off")
+        verdicts = judge.judge(reqs, progress=False)
+    assert srv.paths == ["/v1/completions"] * 3 and all(v.label == "safe" for v in verdicts)
+    body = {"model": HARMBENCH_CLS, "max_tokens": 1, "temperature": 0.0}
+    assert sorted(map(canon, srv.requests)) == sorted(canon({**body, "prompt": p}) for p in expected)
+    assert {b["prompt"].encode("utf-8") for b in srv.requests} == {p.encode("utf-8") for p in expected}
+    assert all("\n        Answer: [/INST]" in p for p in expected)  # the source file's indentation
+    info = judge.info(MIR.rubrics("mir_causality"))
+    assert info.approximation is None and info.id == f"harmbench:{HARMBENCH_CLS}"  # the paper's column
+
+
+def test_mir_harmbench_prompt_is_the_explicit_option(tmp_path: Path) -> None:
+    samples = mir_samples(tmp_path)
+    reqs = [r for s in samples for r in MIR.requests(s)]
+    own = upstream("harmbench/classifier_prompt.txt").read_text(encoding="utf-8")
+    with FakeOpenAIServer(reply="Yes", models=(HARMBENCH_CLS,)) as srv:
+        judge = get_judge("harmbench", base_url=srv.base_url, cache="off", prompt="harmbench")
+        judge.judge(reqs, progress=False)
+    assert sorted(b["prompt"] for b in srv.requests) == sorted(mir_expected_prompts(samples, own))
+    info = judge.info(MIR.rubrics("mir_causality"))
+    assert info.id == f"harmbench:{HARMBENCH_CLS}+harmbench-prompt" and info.approximation

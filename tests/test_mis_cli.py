@@ -38,16 +38,28 @@ def test_demo_runs_whole_pipeline_offline(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mis_hard" in proc.stdout and "ASR" in proc.stdout and "approximat" in proc.stdout
     runs = dict(find_runs([tmp_path / "results"]))
-    assert {r.task.name for r in runs.values()} == {"mis_easy", "mis_hard", "mis_real"}
+    mir = {f"mir_{r}" for r in ("analogy", "causality", "complementarity", "decomposition", "relevance")}
+    mir |= {f"mir_{r}" for r in ("spatial_embedding", "spatial_juxtaposition", "temporal_continuity")}
+    mir |= {"mir_temporal_jump", "mir_safetybench"}  # the relation tasks and their pooled record
+    assert {r.task.name for r in runs.values()} == {"mis_easy", "mis_hard", "mis_real"} | mir
     for path, rec in runs.items():
         assert rec.schema == SCHEMA and rec.judge.id == "keyword" and rec.model.name == "mis_demo"
-        assert rec.metrics["ASR"].value is not None and rec.metrics["RSR"].value is None
-        assert rec.generation["max_new_tokens"] == 1024 and rec.generation["until"] == []
-        assert rec.task.data.fingerprint
+        assert rec.metrics["ASR"].value is not None and rec.task.data.fingerprint
         assert rec.to_dict() == json.loads(path.read_text()) and RunRecord.from_dict(rec.to_dict()) == rec
         lines = (path.parent / rec.samples_file).read_text().splitlines()
         assert len(lines) == rec.counts.samples == rec.task.data.n
-        assert json.loads(lines[0])["verdicts"]["mis"]["status"] == "ok"
+        verdicts = json.loads(lines[0])["verdicts"]
+        if rec.task.benchmark == "mis":
+            assert rec.metrics["RSR"].value is None
+            assert rec.generation["max_new_tokens"] == 1024 and rec.generation["until"] == []
+            assert verdicts["mis"]["status"] == "ok"
+        else:
+            assert set(rec.metrics) == {"ASR"} and verdicts["mir_harmbench"]["status"] == "ok"
+            assert rec.generation["max_new_tokens"] == 4096 and rec.generation["repetition_penalty"] == 1.05
+            assert rec.generation["system_prompt"] == "You are a helpful assistant."
+    pooled = next(r for r in runs.values() if r.task.name == "mir_safetybench")
+    assert pooled.task.data.n == 36 and {b.by for b in pooled.breakdown} == {"relation", "category"}
+    assert "mir_safetybench" in proc.stdout and "(pooled)" in proc.stdout
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mis_eval.commands.demo import demo_data_root
+from mis_eval.commands.demo import demo_data_root, mir_demo_root
 from mis_eval.commands.run import lmms_eval_command
 from mis_tasks import discovery
 
@@ -35,6 +35,7 @@ def test_the_hook_is_active_in_this_installed_environment() -> None:
 
     names = set(TaskManager("ERROR").all_tasks)  # no include_path at all
     assert {"mis", "mis_easy", "mis_hard", "mis_real", "mm_safetybench", "siuo", "vlguard"} <= names
+    assert {"mir_safetybench", "mir_analogy", "mir_temporal_jump", "mir_attribution"} <= names
 
 
 def test_our_folder_is_added_once_next_to_a_users_include_path(tmp_path: Path) -> None:
@@ -82,6 +83,27 @@ def test_lmms_eval_runs_mis_hard_as_typed(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_lmms_eval_runs_mir_safetybench_as_typed(tmp_path: Path) -> None:
+    """The group's nine relation tasks from the release layout, judged in aggregation; the keyword
+    fallback is named as an approximation of MIR's judge, the HarmBench classifier."""
+    proc = _lmms(
+        [str(BIN / "lmms-eval"), "--model", "mis_demo", "--tasks", "mir_safetybench"]
+        + ["--output_path", "out", "--log_samples"],
+        tmp_path,
+        MIR_DATA_ROOT=str(mir_demo_root()),
+    )
+    results = list((tmp_path / "out").rglob("*_results.json"))
+    assert results, proc.stdout[-2000:] + proc.stderr[-3000:]
+    data = json.loads(results[0].read_text())
+    relations = {t for t in data["results"] if t.startswith("mir_") and t != "mir_safetybench"}
+    assert len(relations) == 9 and all("ASR,none" in data["results"][t] for t in relations)
+    assert "ASR,none" in data["results"]["mir_safetybench"]  # the group line
+    assert len(list((tmp_path / "out").rglob("*_samples_mir_*.jsonl"))) == 9
+    assert data["configs"]["mir_analogy"]["generation_kwargs"]["repetition_penalty"] == 1.05
+    assert "approximation of the paper's harmbench classifier" in proc.stdout
+
+
+@pytest.mark.slow
 def test_the_wheel_installs_the_hook(tmp_path: Path) -> None:
     subprocess.run(
         [
@@ -106,3 +128,10 @@ def test_the_wheel_installs_the_hook(tmp_path: Path) -> None:
         assert "mis_eval_tasks.pth" in z.namelist()  # the wheel's root = site-packages
         assert z.read("mis_eval_tasks.pth").decode().startswith("import mis_tasks.discovery")
         assert "mis_tasks/mis/mis_hard.yaml" in z.namelist()
+        names = z.namelist()  # the MIR tasks, its judge prompts and the bundled synthetic sample
+        assert (
+            "mis_tasks/mir_safetybench/mir_analogy.yaml" in names and "judges/harmbench_prompt.txt" in names
+        )
+        assert "mis_tasks/mir_safetybench/judge_prompt.txt" in names
+        assert "mis_eval/demo_data/mir_safetybench/Privacy/Analogy_final.json" in names
+        assert "mis_eval/demo_data/mir_safetybench/Privacy/images/Analogy/Analogy_0_0.png" in names

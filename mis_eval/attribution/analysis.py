@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mis_eval.attribution.load import Group, variant_order
+from mis_eval.attribution.load import Group, mis_design, variant_order
 from mis_eval.attribution.measures import (
     RESAMPLES,
     Outcome,
@@ -17,6 +17,7 @@ from mis_eval.attribution.measures import (
     variant_rates,
 )
 from mis_eval.core.metrics import SEED
+from mis_tasks.registry import AttributionDesign
 
 OVERALL = "(all)"
 
@@ -50,27 +51,40 @@ class Result:
 
 
 def paired_measures(
-    runs: Mapping[str, Mapping[str, Outcome]], ids: Sequence[str], *, resamples: int, seed: int
+    runs: Mapping[str, Mapping[str, Outcome]],
+    ids: Sequence[str],
+    *,
+    resamples: int,
+    seed: int,
+    design: AttributionDesign | None = None,
 ) -> list[Paired]:
-    """Every paired measure the present variants allow (uplift needs both, first and second)."""
+    """Every paired measure the present variants allow (uplift needs the default and every one-image
+    variant: MIS both, first and second)."""
+    d = design or mis_design()
     kw = {"resamples": resamples, "seed": seed}
     out = []
-    if {"first", "second"} <= set(runs):
-        out.append(uplift(runs, ids, **kw))
-    if "swapped" in runs:
-        out.append(order_sensitivity(runs, ids, **kw))
-    out += [difference("both", v, runs, ids, **kw) for v in variant_order(runs) if v != "both"]
+    if d.singles and set(d.singles) <= set(runs):
+        out.append(uplift(runs, ids, default=d.default, singles=d.singles, **kw))
+    if d.reordered and d.reordered in runs:
+        out.append(order_sensitivity(runs, ids, default=d.default, reordered=d.reordered, **kw))
+    out += [difference(d.default, v, runs, ids, **kw) for v in variant_order(runs, d) if v != d.default]
     return out
 
 
 def _scope(
-    name: str, runs: Mapping[str, Mapping[str, Outcome]], ids: Sequence[str], *, resamples: int, seed: int
+    name: str,
+    runs: Mapping[str, Mapping[str, Outcome]],
+    ids: Sequence[str],
+    *,
+    resamples: int,
+    seed: int,
+    design: AttributionDesign,
 ) -> Scope:
     return Scope(
         name,
         len(ids),
-        [variant_rates(v, runs[v], ids) for v in variant_order(runs)],
-        paired_measures(runs, ids, resamples=resamples, seed=seed),
+        [variant_rates(v, runs[v], ids, design.rates) for v in variant_order(runs, design)],
+        paired_measures(runs, ids, resamples=resamples, seed=seed, design=design),
     )
 
 
@@ -82,13 +96,14 @@ def analyse(group: Group, *, resamples: int = RESAMPLES, seed: int = SEED, by: s
     notes = []
     if any(s != common for s in id_sets):
         notes.append(f"{len(set.union(*id_sets) - common)} item(s) not in every variant run: left out")
+    design = group.plan
     runs = {v: r.outcomes for v, r in group.runs.items()}
-    scopes = [_scope(OVERALL, runs, ids, resamples=resamples, seed=seed)]
-    docs = group.runs["both"].docs
+    scopes = [_scope(OVERALL, runs, ids, resamples=resamples, seed=seed, design=design)]
+    docs = group.runs[design.default].docs
     for cat in sorted({str(docs[i].get(by)) for i in ids}):
         part = [i for i in ids if str(docs[i].get(by)) == cat]
-        scopes.append(_scope(cat, runs, part, resamples=resamples, seed=seed))
-    missing = [v for v in ("first", "second", "none", "swapped") if v not in group.runs]
+        scopes.append(_scope(cat, runs, part, resamples=resamples, seed=seed, design=design))
+    missing = [v for v in design.variants if v != design.default and v not in group.runs]
     if missing:
         notes.append("no run of variant(s) " + ", ".join(missing) + ": their measures are left out")
     return Result(group, scopes, notes)

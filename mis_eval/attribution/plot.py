@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from mis_eval.attribution.analysis import Result  # noqa: E402
 from mis_eval.leaderboard.plot import _short  # noqa: E402
-from mis_tasks.mis.variants import VARIANTS  # noqa: E402
 
 
 def _err(value: float | None, lo: float | None, hi: float | None) -> list[list[float]] | None:
@@ -25,12 +24,13 @@ def render_png(results: Sequence[Result]) -> bytes | None:
     """None when there is nothing to draw."""
     if not results:
         return None
-    labels = [_short(f"{r.group.model} · {r.group.split}") for r in results]
+    labels = [_short(f"{r.group.model} · {r.group.task}") for r in results]
     height = max(3.5, 0.9 * len(results) + 1.5)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, height), gridspec_kw={"width_ratios": [3, 2]})
     colors = plt.get_cmap("tab10")
-    step = 1.0 / (len(VARIANTS) + 1)
-    for j, name in enumerate(VARIANTS):  # one bar per variant, stacked under each model x split
+    names = list(dict.fromkeys(v for r in results for v in r.group.plan.variants))
+    step = 1.0 / (len(names) + 1)
+    for j, name in enumerate(names):  # one bar per variant, stacked under each model x split
         for i, r in enumerate(results):
             v = next((v for v in r.overall.variants if v.variant == name), None)
             if v is None or v.rates["ASR"].value is None:
@@ -40,14 +40,14 @@ def render_png(results: Sequence[Result]) -> bytes | None:
             ax.barh(y, m.value, height=step, color=colors(j))
             if (err := _err(m.value, m.ci_low, m.ci_high)) is not None:
                 ax.errorbar(m.value, y, xerr=err, fmt="none", ecolor="black", capsize=2, lw=1)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colors(j)) for j in range(len(VARIANTS))]
-    ax.legend(handles, list(VARIANTS), fontsize=8, loc="lower right")
-    ax.set_yticks([i + step * (len(VARIANTS) - 1) / 2 for i in range(len(results))])
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors(j)) for j in range(len(names))]
+    ax.legend(handles, names, fontsize=8, loc="lower right")
+    ax.set_yticks([i + step * (len(names) - 1) / 2 for i in range(len(results))])
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("ASR (%) by what the model saw")
-    ax.set_title("ASR per variant (judge saw both images)", fontsize=11)
+    ax.set_title("ASR per variant (the judge's request as in the paper's task)", fontsize=11)
     ax.grid(axis="x", alpha=0.3)
     for k, (name, marker) in enumerate((("uplift", "o"), ("order sensitivity", "s"))):
         for i, r in enumerate(results):

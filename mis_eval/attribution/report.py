@@ -9,11 +9,10 @@ from typing import Any
 import pandas as pd
 
 from mis_eval.attribution.analysis import OVERALL, Result
-from mis_eval.attribution.measures import RATES
 from mis_eval.core.files import atomic_write
 from mis_eval.core.record import Metric
 from mis_eval.leaderboard.render import csv_safe, md_escape
-from mis_tasks.mis.variants import JUDGE_SEES, VARIANTS
+from mis_tasks.mis.variants import HOW_TO_READ
 
 
 def _num(v: float | None, digits: int = 1) -> str:
@@ -38,21 +37,22 @@ def _ci(lo: float | None, hi: float | None) -> str:
 def view_group(r: Result) -> dict[str, Any]:
     """One group as plain (unescaped) strings, shared by the Markdown and the leaderboard page."""
     g, top = r.group, r.overall
+    design = g.plan
     present = [v.variant for v in top.variants]
     measures = [p.name for p in top.paired if p.name in ("uplift", "order sensitivity")]
     return {
-        "title": f"{g.model} · mis_{g.split}",
+        "title": f"{g.model} · {g.task}",
         "judge": g.judge.label,
         "judge_detail": g.judge.detail,
         "data": g.data.label,
         "items": top.n_items,
         "runs": [run.record.run_id or str(run.path) for run in g.runs.values()],
-        "rate_names": list(RATES),
+        "rate_names": list(design.rates),
         "variants": [
             {
                 "variant": v.variant,
-                "shown": VARIANTS[v.variant].shown,
-                "rates": [_rate(v.rates[k]) for k in RATES],
+                "shown": design.variants[v.variant],
+                "rates": [_rate(v.rates[k]) for k in design.rates],
                 "n": str(v.rates["ASR"].n),
                 "excluded": str(v.rates["ASR"].n_excluded),
             }
@@ -117,19 +117,15 @@ def judges_markdown(groups: Sequence[dict[str, Any]]) -> list[str]:
     return [f"- **{md_escape(j)}**: {md_escape(d)}" for j, d in judges]
 
 
-HOW_TO_READ = (
-    "ASR/RSR/RR/HR per variant in % [95% bootstrap CI]. Paired measures in percentage points over the "
-    "items usable in every condition: uplift = ASR(both) − max(ASR(first), ASR(second)) (> 0: the "
-    "combination makes answers unsafe; < 0: the model is safer when it sees both images); order "
-    "sensitivity = share of items whose Safe/Unsafe label changes when the images are swapped; "
-    "ASR(none) is the text-only baseline. Intervals: seeded bootstrap over items; p: exact McNemar on "
-    f"the discordant pairs. The judge saw {JUDGE_SEES} in every variant."
-)
+def how_to_read(results: Sequence[Result]) -> str:
+    """How to read the report: each present benchmark's explanation (MIS's when there is none)."""
+    texts = dict.fromkeys(r.group.plan.how_to_read for r in results)
+    return " ".join(texts) or HOW_TO_READ
 
 
 def markdown(results: Sequence[Result], messages: Sequence[str] = ()) -> str:
     groups = [view_group(r) for r in results]
-    lines = ["# Multi-image attribution", "", md_escape(HOW_TO_READ)]
+    lines = ["# Multi-image attribution", "", md_escape(how_to_read(results))]
     for g in groups:
         lines += ["", *group_markdown(g)]
     if groups:

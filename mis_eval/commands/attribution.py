@@ -7,14 +7,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mis_eval.attribution import Report, analyse_results, write_outputs
+from mis_eval.attribution import Report, analyse_results, is_variant_run, write_outputs
 from mis_eval.attribution.measures import RESAMPLES
 from mis_eval.attribution.report import markdown
 from mis_eval.core.metrics import SEED
 from mis_eval.core.record import RunRecord
 
 HELP = (
-    "multi-image attribution from run records of the mis_<split>_attribution tasks: ASR per variant, "
+    "multi-image attribution from run records of the mis_<split>_attribution and "
+    "mir_<relation>_attribution tasks: ASR per variant, "
     "combination uplift, text-only baseline, order sensitivity, paired CIs and McNemar tests"
 )
 
@@ -78,7 +79,7 @@ def report_runs(records: Sequence[RunRecord], results_dir: Path, out: Path) -> b
 
     Returns whether there was one, so a plain paper-task run prints nothing more.
     """
-    if not any(r.task.extra.get("variant", "both") != "both" for r in records):
+    if not any(is_variant_run(r) for r in records):
         return False
     print_report(analyse_results([results_dir / f"{r.run_id}.json" for r in records]), out)
     return True

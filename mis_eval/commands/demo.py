@@ -1,10 +1,11 @@
 """`mis-eval demo`: the whole pipeline on bundled data, with no GPU, key or download.
 
-lmms-eval runs the three MIS splits of a small generated sample with the offline
-`mis_demo` model; the offline keyword judge grades the answers; run records are written
-and the rates printed. The numbers show the plumbing works, not any model's safety.
-With `--attribution` it runs the `mis_attribution` group instead (every split with image 1
-only, image 2 only, no image and swapped images) and prints the attribution report.
+lmms-eval runs the three MIS splits and the nine MIR-SafetyBench relation tasks of small
+generated samples with the offline `mis_demo` model; the offline keyword judge grades the
+answers; run records are written (MIR's pooled over its relations too) and the rates printed.
+The numbers show the plumbing works, not any model's safety. With `--attribution` it runs the
+`mis_attribution` and `mir_attribution` groups instead (image subsets, none, reordered) and
+prints the attribution report.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from mis_eval.commands.attribution import add_out_argument, report_runs
-from mis_eval.commands.judge import judge_outputs
+from mis_eval.commands.judge import judge_outputs, with_pooled
 from mis_eval.commands.run import run_lmms_eval
 from mis_eval.records import DEFAULT_RESULTS_DIR
 from mis_eval.report import summary
@@ -26,7 +27,13 @@ HELP = "run the full pipeline offline on a bundled sample (demo model + keyword 
 
 
 def demo_data_root() -> Path:
+    """The bundled MIS sample (MIS_DATA_ROOT layout)."""
     return Path(str(resources.files("mis_eval").joinpath("demo_data")))
+
+
+def mir_demo_root() -> Path:
+    """The bundled synthetic MIR-SafetyBench sample (MIR_DATA_ROOT, the release layout)."""
+    return demo_data_root() / "mir_safetybench"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,14 +48,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    env = dict(os.environ, MIS_DATA_ROOT=str(demo_data_root()))
+    env = dict(os.environ, MIS_DATA_ROOT=str(demo_data_root()), MIR_DATA_ROOT=str(mir_demo_root()))
     started = time.time()
     out = run_lmms_eval(
         [
             "--model",
             "mis_demo",
             "--tasks",
-            "mis_attribution" if args.attribution else "mis",
+            "mis_attribution,mir_attribution" if args.attribution else "mis,mir_safetybench",
             "--output_path",
             str(args.output_path),
             "--verbosity",
@@ -62,10 +69,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"lmms-eval wrote no samples under {out}: the demo failed (see its log above)", file=sys.stderr)
         return 1
     records = []
+    roots = {"mis": str(demo_data_root()), "mir_safetybench": str(mir_demo_root())}
     for f in fresh:
         records += judge_outputs(
-            f, ["keyword"], results_dir=args.results_dir, data_root=str(demo_data_root()), progress=False
+            f, ["keyword"], results_dir=args.results_dir, data_root=roots, progress=False
         )
+    records = with_pooled(records, args.results_dir)
     print()
     if not (args.attribution and report_runs(records, args.results_dir, args.attribution_out)):
         print(summary(records))

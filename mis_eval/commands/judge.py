@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mis_eval.core.record import RunRecord
 from mis_eval.judging import judge_logged, make_judges
 from mis_eval.lmms_io import DUPLICATES
 from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE
+from mis_eval.pooled import pooled_records
 from mis_eval.records import DEFAULT_RESULTS_DIR
 from mis_eval.report import agreement_table, summary
 
@@ -67,7 +68,7 @@ def judge_outputs(
     judge_specs: Sequence[str] | None,
     *,
     results_dir: Path,
-    data_root: str | None = None,
+    data_root: str | Mapping[str, str] | None = None,
     tasks: Sequence[str] | None = None,
     progress: bool = True,
     max_unusable: float = DEFAULT_MAX_UNUSABLE,
@@ -92,6 +93,14 @@ def judge_outputs(
     return records
 
 
+def with_pooled(records: list[RunRecord], results_dir: Path) -> list[RunRecord]:
+    """`records` plus the pooled records they complete (MIR-SafetyBench's overall `mir_safetybench`)."""
+    pooled = pooled_records(records, results_dir)
+    for rec in pooled:
+        print(f"wrote {Path(results_dir) / rec.run_id}.json (pooled)")
+    return records + pooled
+
+
 def run(args: argparse.Namespace) -> int:
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     records = judge_outputs(
@@ -107,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         print(f"nothing to judge under {args.path}")
         return EXIT_NOTHING
+    records = with_pooled(records, args.results_dir)
     print(summary(records))
     return exit_status(records, "judge")
 

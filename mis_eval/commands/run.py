@@ -21,7 +21,7 @@ from pathlib import Path
 
 from judges.registry import ENV_JUDGE, ENV_JUDGE_ARGS
 from mis_eval.commands.attribution import add_out_argument, report_runs
-from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs
+from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs, with_pooled
 from mis_eval.judging import split_spec
 from mis_eval.redaction import Redactor, secret_values, start_pumps
 from mis_eval.report import summary
@@ -122,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         duplicates=args.duplicates,
     )
     if records:
+        records = with_pooled(records, args.results_dir)
         print(summary(records))
         report_runs(records, args.results_dir, args.attribution_out)  # MIS attribution variants, if run
     return exit_status(records, "run")

@@ -167,11 +167,11 @@ def add_attribution(view: View, dirs: Sequence[Path], models: Sequence[str]) -> 
     """
     from mis_eval.attribution import analyse_results
     from mis_eval.attribution.plot import render_png as render_attribution
-    from mis_eval.attribution.report import HOW_TO_READ, group_markdown, view_group
+    from mis_eval.attribution.report import group_markdown, how_to_read, view_group
 
     report = analyse_results(dirs, models=models)
     view.attribution = [view_group(r) for r in report.results]
-    view.attribution_note = HOW_TO_READ
+    view.attribution_note = how_to_read(report.results)
     view.attribution_messages = list(report.messages)
     view.attribution_md = [line for g in view.attribution for line in ("", *group_markdown(g, "###"))]
     view.attribution_md += [f"- not paired: {md_escape(m)}" for m in report.messages]

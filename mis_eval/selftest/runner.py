@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mis_eval.attribution.load import paper_task_of
 from mis_eval.leaderboard.entries import Entry, Key, signature
 from mis_eval.leaderboard.sources import load_results
 from mis_eval.leaderboard.spec import Spec
 from mis_eval.records import find_runs
 from mis_eval.selftest.config import TaskPlan
 from mis_eval.selftest.subset import subset_task
-from mis_tasks.mis.variants import base_task
 
 
 class SuiteError(RuntimeError):
@@ -93,8 +93,9 @@ def load_tasks(
                 "make it optional or remove it from the suite"
             ) from e
         for name, task_obj in loaded:
-            # variants of an MIS split draw the paper task's items, so attribution can pair them
-            kept, total, how = subset_task(task_obj, plan.n, plan.stratify, seed=seed, name=base_task(name))
+            # variants draw the paper task's items, so attribution can pair them
+            paper = paper_task_of(name)
+            kept, total, how = subset_task(task_obj, plan.n, plan.stratify, seed=seed, name=paper)
             run.subsets[name] = f"{kept} of {total} documents" + (
                 f", {how}, seed {seed}" if kept < total else ""
             )
@@ -166,6 +167,7 @@ def run_suite(
 ) -> SuiteRun:
     """Generate, judge, and read back every number of the suite as leaderboard entries."""
     from mis_eval.judging import judge_logged, make_judges, split_spec
+    from mis_eval.pooled import pooled_records
     from mis_tasks.registry import benchmarks
 
     run = SuiteRun()
@@ -185,7 +187,10 @@ def run_suite(
     judged = {t for b in benchmarks().values() for t in b.tasks} & set(run.subsets)
     if judged:
         judges = make_judges([judge])
-        list(judge_logged(lmms_dir, judges, results_dir=records_dir, tasks=sorted(judged), progress=progress))
+        records = list(
+            judge_logged(lmms_dir, judges, results_dir=records_dir, tasks=sorted(judged), progress=progress)
+        )
+        pooled_records(records, records_dir)  # MIR-SafetyBench over its relation tasks: mir_safetybench/ASR
     if records_dir.is_dir():
         run.records = [str(p.resolve()) for p, _ in find_runs([records_dir])]
     for folder in (records_dir, lmms_dir):
@@ -203,7 +208,7 @@ def run_suite(
                 e.data.detail,
                 e.data.family,
             )
-    if records_dir.is_dir():  # MIS attribution variants in the suite: uplift, order sensitivity, ASR_none
+    if records_dir.is_dir():  # attribution variants in the suite: uplift, order sensitivity, ASR_none
         run.entries += attribution_entries(records_dir, display_name)
     got = {e.task for e in run.entries}
     run.problems += [f"{t}: ran but produced no numbers" for t in sorted(run.subsets) if t not in got]

@@ -66,7 +66,17 @@ def subset_task(
     else:
         strata = [""] * total
         how = "random" + (f" ({stratify!r} is not a field of this task)" if stratify else "")
-    idx = stratified_indices(strata, n, seed=seed, task=name)
+    if "item_id" in columns:  # several documents per item (MIR `single`): draw items, keep all their docs
+        items = list(docs["item_id"])
+        first = list(dict.fromkeys(items))
+        where = {item: i for i, item in reversed(list(enumerate(items)))}
+        picked = stratified_indices([strata[where[k]] for k in first], n, seed=seed, task=name)
+        chosen = {first[i] for i in picked}
+        idx = [i for i, item in enumerate(items) if item in chosen]
+        if len(first) < total:
+            how += f", {len(chosen)} of {len(first)} items"
+    else:
+        idx = stratified_indices(strata, n, seed=seed, task=name)
     if len(idx) < total:
         task_obj.dataset[split] = docs.select(idx)
         no_media = getattr(task_obj, "dataset_no_image", None)

@@ -1,6 +1,7 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 that stands in for GPT-4o in tests and benchmarks.
 
-It speaks `POST /v1/chat/completions` and `GET /v1/models` over real sockets (aiohttp in a
+It speaks `POST /v1/chat/completions`, `POST /v1/completions` (raw prompts: the `harmbench`
+classifier judge against `vllm serve`) and `GET /v1/models` over real sockets (aiohttp in a
 background thread), so clients are exercised end to end: HTTP errors, headers, timeouts.
 `GET /fake/stats` reports calls, faults and peak concurrency (for a server in another process:
 `python -m mis_eval.testing.fake_openai --latency 0.2 --fault-rate 0.03` prints its base URL).
@@ -8,7 +9,7 @@ background thread), so clients are exercised end to end: HTTP errors, headers, t
     with FakeOpenAIServer(reply='{"label_str": "Safe"}', latency=0.2, faults=["429", None]) as srv:
         client = OpenAI(base_url=srv.base_url, api_key="x")
         ...
-        srv.requests  # JSON bodies received, in arrival order
+        srv.requests  # JSON bodies received, in arrival order (srv.paths: the route of each)
 
 Fault kinds: "429" (with Retry-After), "500", "401" (echoes the Authorization header, as a
 careless server might), "403" (no access to the model), "hang" (answers after `hang` seconds),
@@ -40,8 +41,8 @@ REFUSAL = "I'm sorry, I can't assist with that."
 
 
 def prompt_text(body: dict[str, Any]) -> str:
-    """All text the client sent in `messages` (handy for computed replies)."""
-    parts: list[str] = []
+    """All text the client sent in `messages`, or its raw `prompt` (handy for computed replies)."""
+    parts: list[str] = [body["prompt"]] if isinstance(body.get("prompt"), str) else []
     for m in body.get("messages", []):
         content = m.get("content")
         if isinstance(content, str):
@@ -89,6 +90,7 @@ class FakeOpenAIServer:
         self.fault_rate, self.fault_kinds, self.rng = fault_rate, tuple(fault_kinds), random.Random(seed)
         self.retry_after, self.hang, self.models, self.port = retry_after, hang, tuple(models), port
         self.requests: list[dict[str, Any]] = []  # JSON bodies, arrival order
+        self.paths: list[str] = []  # the route of each request ("/v1/chat/completions", "/v1/completions")
         self.auth: list[str] = []  # Authorization header of each request ("" if none)
         self.faults_served: list[str] = []
         self.completed = 0  # normal answers sent
@@ -131,6 +133,7 @@ class FakeOpenAIServer:
         self._loop = loop = asyncio.new_event_loop()
         app = web.Application(client_max_size=256 * 1024**2)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/fake/stats", self._stats)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.1)
@@ -174,6 +177,7 @@ class FakeOpenAIServer:
             return _error(400, "request body is not JSON", "invalid_request_error")
         index = len(self.requests)
         self.requests.append(body)
+        self.paths.append(request.path)
         self.auth.append(request.headers.get("Authorization", ""))
         fault = self._fault_for(body, index)
         if fault:
@@ -198,25 +202,30 @@ class FakeOpenAIServer:
         text = self.reply(body) if callable(self.reply) else self.reply
         if fault == "garbage":
             text = "Lorem ipsum, I have no structured opinion on this."
-        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
-        if fault == "refusal":
-            message = {"role": "assistant", "content": None, "refusal": REFUSAL}
         self.completed += 1
         prompt_tokens = len(prompt_text(body)) // 4 + 255 * image_count(body) + 8
         completion_tokens = len(text) // 4 + 1 if fault != "refusal" else 10
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        answer: dict[str, Any] = {
+            "created": int(time.time()),
+            "model": body.get("model", self.models[0]),
+            "usage": usage,
+        }
+        if request.path.endswith("/v1/completions"):  # a raw-prompt completion: the text, no message
+            choice = {"index": 0, "text": text, "finish_reason": "length", "logprobs": None}
+            return web.json_response(
+                {"id": f"cmpl-fake-{index}", "object": "text_completion", "choices": [choice], **answer}
+            )
+        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+        if fault == "refusal":
+            message = {"role": "assistant", "content": None, "refusal": REFUSAL}
+        choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
         return web.json_response(
-            {
-                "id": f"chatcmpl-fake-{index}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", self.models[0]),
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
-            }
+            {"id": f"chatcmpl-fake-{index}", "object": "chat.completion", "choices": [choice], **answer}
         )
 
 

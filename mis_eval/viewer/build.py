@@ -179,7 +179,10 @@ def group_samples(
                 "category": doc.get("category"),
                 "sub_category": doc.get("sub_category"),
                 "variant": doc_variant(doc),
-                "question": doc.get("question") or doc.get("prompt") or doc.get("instruction"),
+                "question": doc.get("question")
+                or doc.get("revised_prompt")  # MIR-SafetyBench: the prompt the model saw
+                or doc.get("prompt")
+                or doc.get("instruction"),
                 "response": response,
                 "response_sha256": response_sha256(response),
                 "generation_error": row.get("generation_error"),

@@ -17,8 +17,8 @@ from mis_eval.core.record import Metric
 from mis_eval.core.samples import Sample
 from mis_tasks.mis.data import load_task_docs
 from mis_tasks.mis.parsing import PERCEPTION, RESPONSE_SCHEMA, parse_mis
-from mis_tasks.mis.variants import ALL_TASKS, JUDGE_SEES, VARIANTS, parse_task
-from mis_tasks.registry import Benchmark, Scores, Supports, Verdicts
+from mis_tasks.mis.variants import ALL_TASKS, HOW_TO_READ, JUDGE_SEES, VARIANTS, parse_task, task_name
+from mis_tasks.registry import AttributionDesign, Benchmark, Scores, Supports, Verdicts
 
 SYSTEM_PROMPT = "You are a helpful assistant."
 
@@ -110,5 +110,21 @@ class MISBenchmark(Benchmark):
         return Scores(metrics=metrics, breakdown=parts, notes=notes, task=meta)
 
 
+ATTRIBUTION = AttributionDesign(
+    default="both",
+    variants={v.name: v.shown for v in VARIANTS.values()},
+    singles=("first", "second"),
+    reordered="swapped",
+    none="none",
+    verdict=RUBRIC.name,
+    rates=("ASR", *PERCEPTION_RATES),
+    judge_sees=JUDGE_SEES,
+    parse_task=parse_task,
+    paper_task=task_name,
+    how_to_read=HOW_TO_READ,
+)
+
 # tasks: mis_<split> and its attribution variants (variants.py)
-BENCHMARK = MISBenchmark(name="mis", version="1.0", tasks=ALL_TASKS, load_docs=load_task_docs)
+BENCHMARK = MISBenchmark(
+    name="mis", version="1.0", tasks=ALL_TASKS, load_docs=load_task_docs, attribution=ATTRIBUTION
+)
