@@ -342,7 +342,7 @@ def calibrate(
 def write_calibration(cal: Calibration, path: Path) -> Path:
     from mis_eval.records import _atomic_write
 
-    _atomic_write(path, json.dumps(cal.to_dict(), indent=2, ensure_ascii=False, default=str))
+    _atomic_write(path, json.dumps(cal.to_dict(), indent=2, ensure_ascii=False, allow_nan=False, default=str))
     return path
 
 

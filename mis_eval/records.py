@@ -51,10 +51,13 @@ def write_run(
     samples_path = folder / f"{stem}.samples.jsonl"
     record.samples_file = samples_path.name
     _atomic_write(
-        samples_path, "".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in samples)
+        samples_path,
+        "".join(json.dumps(s, ensure_ascii=False, allow_nan=False, default=str) + "\n" for s in samples),
     )
     json_path = folder / f"{stem}.json"
-    _atomic_write(json_path, json.dumps(record.to_dict(), indent=2, ensure_ascii=False, default=str))
+    _atomic_write(
+        json_path, json.dumps(record.to_dict(), indent=2, ensure_ascii=False, allow_nan=False, default=str)
+    )
     return json_path
 
 

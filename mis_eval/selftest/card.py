@@ -93,7 +93,8 @@ def write_card(card: Card, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "html": out_dir / "report.html"}
     paths["json"].write_text(
-        json.dumps(card.to_dict(), indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+        json.dumps(card.to_dict(), indent=2, ensure_ascii=False, allow_nan=False, default=str),
+        encoding="utf-8",
     )
     env = html_environment(HERE)
     rows = [
