@@ -35,7 +35,11 @@ def secret_values(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
     found: set[str] = set()
     args = list(argv)
     for i, arg in enumerate(args):
-        found.update(arg_secrets(arg))
+        for part in arg.split(","):
+            name, eq, value = part.partition("=")
+            if eq and SECRET_NAME.search(name):
+                found.add(value)
+        found.update(arg_secrets(arg))  # credentials inside URLs too
         if arg.startswith("--") and "=" not in arg and SECRET_NAME.search(arg) and i + 1 < len(args):
             found.add(args[i + 1])
     found |= set(env_secrets(env))

@@ -223,7 +223,10 @@ def test_secrets_from_any_source_never_reach_records_samples_or_viewer(
     recs = [record(i, question=f"Question {i} EXPECT=Safe/1") for i in (1, 2)]
     root = make_root(tmp_path / "data", records=recs)
     logs = write_logs(tmp_path / "logs", [f"answer quoting {KEY}", "plain"], metrics=MIS_METRICS)
-    model_args = "model=m,api_key=short,base_url=http://u:basic-pass-5555@h/v1?token=tok-in-url-42"
+    model_args = (
+        "model=m,api_key=short,max_new_tokens=1024,max_tokens_param=max_completion_tokens,"
+        "base_url=http://u:basic-pass-5555@h/v1?token=tok-in-url-42"
+    )
     (logs / "20260101_000000_results.json").write_text(
         json.dumps({"model_name": "m", "config": {"model": "mis_openai", "model_args": model_args}})
     )
@@ -239,7 +242,10 @@ def test_secrets_from_any_source_never_reach_records_samples_or_viewer(
     )
     assert code == 0, viewed[-2000:]
     ((path, rec),) = find_runs([results])
-    assert rec.model.args == "model=m,api_key=***,base_url=http://***@h/v1?token=***"
+    assert rec.model.args == (  # secrets masked; settings whose names merely contain "token" kept
+        "model=m,api_key=***,max_new_tokens=1024,max_tokens_param=max_completion_tokens,"
+        "base_url=http://***@h/v1?token=***"
+    )
     written = [path, path.with_name(rec.samples_file), tmp_path / "viewer" / "index.html"]
     for f in written:
         text = f.read_text(encoding="utf-8")

@@ -19,6 +19,7 @@ Refused replies are `HostileReply` errors: never retried (asking again gets the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import zlib
 from collections.abc import AsyncIterator
@@ -95,13 +96,21 @@ def guarded_client_options(max_reply_bytes: int) -> dict[str, Any]:
 def _capped_stream(response: Any, cap: int, decoder: Any) -> Any:
     """The response's body stream, yielding at most `cap` (decoded) bytes, then ReplyTooLarge."""
     # The stream type of the library that made the response (httpx2 for openai >= 3, else httpx).
-    http = importlib.import_module(type(response).__module__.partition(".")[0])
-    inner = response.stream
+    return _capped_type(type(response).__module__.partition(".")[0])(response.stream, cap, decoder)
 
-    class Capped(http.AsyncByteStream):  # type: ignore[name-defined]
+
+@functools.cache
+def _capped_type(http_module: str) -> type:
+    base = importlib.import_module(http_module).AsyncByteStream
+
+    class Capped(base):  # type: ignore[valid-type,misc]
+        def __init__(self, inner: Any, cap: int, decoder: Any) -> None:
+            self.inner, self.cap, self.decoder = inner, cap, decoder
+
         async def __aiter__(self) -> AsyncIterator[bytes]:
+            cap, decoder = self.cap, self.decoder
             wire = decoded = 0
-            async for chunk in inner:
+            async for chunk in self.inner:
                 wire += len(chunk)
                 if wire > cap:
                     raise ReplyTooLarge(cap)
@@ -122,6 +131,6 @@ def _capped_stream(response: Any, cap: int, decoder: Any) -> Any:
                 yield rest
 
         async def aclose(self) -> None:
-            await inner.aclose()
+            await self.inner.aclose()
 
-    return Capped()
+    return Capped

@@ -18,6 +18,13 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 SECRET_NAME = re.compile(r"(?i)(api[_-]?key|key|token|secret|password|passwd|auth|credential)")
 MASK = "***"
+# an argument whose name is a secret word on its own (api_key, hf_token, password), not one that
+# only contains it (max_new_tokens, max_tokens_param, keyword): those are settings worth recording
+SECRET_ARG = re.compile(
+    r"(?i)(?:^|[_.-])"
+    r"(?:api[_-]?key|apikey|key|token|secret|password|passwd|pwd|credentials?|auth|sig|signature)"
+    r"(?:$|[_.-])"
+)
 MIN_SECRET = 6  # shorter values would mask ordinary words
 # names that say where a secret is (a file, a variable name), not the secret itself
 _PLACE_NAME = re.compile(r"(?i)_(path|file|dir|home|sock|env)$")
@@ -45,7 +52,7 @@ def url_secrets(url: str) -> list[str]:
         found.append(info + "@")  # the whole userinfo, however short, with its @
         found += [part for part in info.split(":", 1) if len(part) >= MIN_SECRET]
     query = urlsplit(url).query if "?" in url else ""
-    found += [v for k, v in parse_qsl(query) if SECRET_NAME.search(k) and len(v) >= MIN_SECRET]
+    found += [v for k, v in parse_qsl(query) if _secret_arg(k) and len(v) >= MIN_SECRET]
     return found
 
 
@@ -54,10 +61,15 @@ def arg_secrets(args: str) -> list[str]:
     found: list[str] = []
     for part in args.split(","):
         name, eq, value = part.partition("=")
-        if eq and SECRET_NAME.search(name) and len(value.strip()) >= MIN_SECRET:
+        if eq and _secret_arg(name) and len(value.strip()) >= MIN_SECRET:
             found.append(value.strip())
         found += url_secrets(value if eq else part)
     return found
+
+
+def _secret_arg(name: str) -> bool:
+    name = name.strip()
+    return bool(SECRET_ARG.search(name)) and not _PLACE_NAME.search(name)
 
 
 def redact_args(args: str) -> str:
@@ -69,7 +81,7 @@ def redact_args(args: str) -> str:
     parts = []
     for part in (args or "").split(","):
         name, eq, value = part.partition("=")
-        if eq and SECRET_NAME.search(name) and not _PLACE_NAME.search(name.strip()):
+        if eq and _secret_arg(name):
             parts.append(f"{name}={MASK}")
         else:
             parts.append(Scrubber(url_secrets(part))(part))
