@@ -42,6 +42,7 @@ class Accounting:
     unparseable: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    invalid_usage: int = 0  # replies whose token counts were no counts (NaN, Infinity, ...): counted as 0
     prompt_sha256: dict[str, str] = field(default_factory=dict)
     served_models: set[str] = field(default_factory=set)
 

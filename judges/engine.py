@@ -22,6 +22,7 @@ from judges.base import Judge, JudgeInfo, JudgeRequest, Status, UnparseableReply
 from judges.cache import CachedReply, JudgeCache, cache_key, lease_owner
 from judges.prompting import image_sha256, render_prompt, untrusted_values
 from judges.rubric import Rubric
+from mis_eval.core.secrets import Scrubber, env_secrets
 
 OFF = {False, "off", "none", "no", "false", "0"}
 HARDENED_SUFFIX = "+hardened"  # judge ids of hardened-mode judges end so: never one column with paper mode
@@ -93,6 +94,8 @@ class BatchJudge(Judge):
             self._cache = JudgeCache(Path(str(cache)).expanduser() if custom else None)
             self.cache_path = self._cache.path
         self.acct = Accounting(judge=self.id, provider=self.provider, model=model)
+        # Masked in every reply, error and cache row, whoever sent them (a server may echo the key).
+        self._scrub = Scrubber([*env_secrets(), *self._own_secrets()])
 
     @property
     def id(self) -> str:
@@ -108,6 +111,10 @@ class BatchJudge(Judge):
     async def _complete(self, item: Prepared) -> Reply:
         """One raw reply for one prepared request; raise JudgeCallError when it cannot be had."""
 
+    def _own_secrets(self) -> list[str]:
+        """Secrets this judge holds beyond the environment's (its key, credentials in its URL)."""
+        return []
+
     async def _open(self) -> None:  # noqa: B027 - optional hook
         """Create clients bound to the running event loop."""
 
@@ -122,18 +129,20 @@ class BatchJudge(Judge):
         """Default: all items concurrently (subclasses bound concurrency inside `_complete`)."""
 
         async def one(item: Prepared) -> None:
+            result: Reply | JudgeCallError
             try:
-                done(item, await self._complete(item))
+                result = await self._complete(item)
             except JudgeCallError as e:
-                done(item, e)
+                result = e
             except Exception as e:  # a bug or an unexpected client error must not sink the batch
-                done(item, JudgeCallError(f"{type(e).__name__}: {e}"))
+                result = JudgeCallError(f"{type(e).__name__}: {e}")
+            done(item, result)  # once per item: its calls are counted once
 
         await asyncio.gather(*(one(it) for it in items))
 
     def redact(self, text: str) -> str:
-        """Remove secrets from text that may be stored or shown (subclasses holding keys override)."""
-        return text
+        """Text that may be stored or shown, without the run's secrets (see `_own_secrets`)."""
+        return self._scrub(text)
 
     # -- the batch ---------------------------------------------------------------------------
     def _prepare(self, request: JudgeRequest) -> tuple[str, str]:
@@ -155,12 +164,13 @@ class BatchJudge(Judge):
     def _verdict(
         self, item: Prepared, reply: CachedReply, *, cached: bool, calls: int, retries: int
     ) -> Verdict:
-        base: dict[str, Any] = {"raw": reply.raw, "judge": self.id, "cached": cached, "calls": calls}
+        raw = self.redact(reply.raw)  # also masks a secret in a reply cached before it was masked
+        base: dict[str, Any] = {"raw": raw, "judge": self.id, "cached": cached, "calls": calls}
         base |= {"retries": retries}
         if not cached:
             base |= {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens}
         try:
-            parsed = item.request.rubric.read(reply.raw, untrusted_values(item.request))
+            parsed = item.request.rubric.read(raw, untrusted_values(item.request))
         except UnparseableReply as e:
             return Verdict(Status.UNPARSEABLE, error=self.redact(str(e)), **base)
         except Exception as e:
@@ -243,7 +253,7 @@ class BatchJudge(Judge):
                     retries=result.retries,
                 )
             else:
-                rep = result.reply
+                rep = dataclasses.replace(result.reply, raw=self.redact(result.reply.raw))  # before caching
                 acct.prompt_tokens += rep.prompt_tokens
                 acct.completion_tokens += rep.completion_tokens
                 if rep.served_model:

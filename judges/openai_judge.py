@@ -5,17 +5,19 @@ Async client with the SDK's own retries off; tenacity retries transient failures
 timeouts, broken bodies) with exponential backoff, or exactly the server's Retry-After when given.
 Concurrency is bounded by a semaphore; optional aiolimiter limits cap requests and tokens per
 minute. The API key is read from an environment variable only (never an option, so it cannot
-land in a command line or a run record) and is redacted from every stored message.
+land in a command line or a run record) and is redacted from every stored message, reply and error.
+The server is not trusted (mis_eval/core/http_guard.py): `timeout` bounds a whole attempt, a reply
+is read at most `max_reply_bytes` far, and no redirect is followed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import socket
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import openai
 from aiolimiter import AsyncLimiter
@@ -30,7 +32,15 @@ from judges.engine import DEFAULT_LEASE_S, BatchJudge, JudgeCallError, JudgeSetu
 from judges.prompting import chat_messages, decoding, json_schema_format
 from judges.registry import register_judge
 from judges.rubric import Rubric
+from mis_eval.core.http_guard import (
+    JUDGE_MAX_REPLY_BYTES,
+    HostileReply,
+    RedirectRefused,
+    deadline,
+    guarded_client_options,
+)
 from mis_eval.core.http_retry import retry_after
+from mis_eval.core.secrets import public_url, url_secrets
 
 GPT4O_MODEL = "gpt-4o-2024-08-06"  # pinned snapshot: "gpt-4o" (the paper's id) is a moving alias
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -70,6 +80,9 @@ def describe_failure(exc: BaseException, timeout: float) -> tuple[str, bool]:
         status = exc.status_code
         return f"HTTP {status}: {exc.message}", status in _TRANSIENT_STATUS or status >= 500
     chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, HostileReply):  # a redirect or an oversized reply: asking again gets the same
+            return str(e), False
     names = {type(e).__name__ for e in chain}
     if names & set(_BAD_URL_ERRORS):
         return f"invalid URL ({chain[-1]})", False
@@ -97,7 +110,8 @@ def _fatal(exc: BaseException) -> bool:
     """True where no other request of this batch can succeed either."""
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in _FATAL_STATUS
-    return any(type(e).__name__ in _BAD_URL_ERRORS for e in _chain(exc))
+    chain = _chain(exc)  # a redirect moves the endpoint itself: no request of the batch is sent there
+    return any(type(e).__name__ in _BAD_URL_ERRORS or isinstance(e, RedirectRefused) for e in chain)
 
 
 def retry_after_seconds(exc: BaseException | None) -> float | None:
@@ -105,20 +119,23 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
     return retry_after(getattr(getattr(exc, "response", None), "headers", None))
 
 
-def _public_url(url: str) -> str:
-    """Base URL without credentials or query (safe to record)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+def _tokens(value: Any) -> int | None:
+    """A token count as reported, or None where it is no count (NaN, Infinity, negative, text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or value < 0 or value != int(value):
+        return None
+    return int(value)
 
 
-def _http_client(timeout: float) -> Any:
-    """The SDK's aiohttp transport where installed (its documented choice for high concurrency)."""
+def _http_client(timeout: float, max_reply_bytes: int) -> Any:
+    """The SDK's aiohttp transport where installed (its documented choice for high concurrency),
+    guarded against the server (no redirects, bounded replies)."""
+    guard = guarded_client_options(max_reply_bytes)
     try:
-        return openai.DefaultAioHttpClient(timeout=timeout)
+        return openai.DefaultAioHttpClient(timeout=timeout, **guard)
     except RuntimeError:  # SDK installed without the aiohttp extra
-        return openai.DefaultAsyncHttpxClient(timeout=timeout)
+        return openai.DefaultAsyncHttpxClient(timeout=timeout, **guard)
 
 
 class OpenAIJudge(BatchJudge):
@@ -139,6 +156,7 @@ class OpenAIJudge(BatchJudge):
         api_key_env: str | None = None,
         concurrency: int = 16,
         timeout: float = 60.0,
+        max_reply_bytes: int = JUDGE_MAX_REPLY_BYTES,
         max_retries: int = 4,
         backoff: float = 0.5,
         backoff_max: float = 60.0,
@@ -163,12 +181,15 @@ class OpenAIJudge(BatchJudge):
         model = model or self.default_model
         if model is None and self.provider == "openai":
             raise ValueError(f"judge {self.name!r} needs model=<id>")
-        if concurrency < 1 or max_retries < 0 or timeout <= 0:
-            raise ValueError("judge options need concurrency >= 1, max_retries >= 0, timeout > 0")
-        self.base_url = _public_url(base_url or OPENAI_BASE_URL)
+        if concurrency < 1 or max_retries < 0 or timeout <= 0 or int(max_reply_bytes) < 1:
+            raise ValueError(
+                "judge options need concurrency >= 1, max_retries >= 0, timeout > 0, max_reply_bytes >= 1"
+            )
+        self.base_url = public_url(base_url or OPENAI_BASE_URL)
         self._base_url_full = base_url or OPENAI_BASE_URL
         self.key_env = api_key_env or self.default_key_env
         self._api_key = os.environ.get(self.key_env) or None
+        self.max_reply_bytes = int(max_reply_bytes)
         if self._api_key is None and self.key_required:
             raise ValueError(f"judge {self.name!r} needs an API key in ${self.key_env}")
         self.concurrency, self.timeout, self.max_retries = int(concurrency), float(timeout), int(max_retries)
@@ -200,9 +221,9 @@ class OpenAIJudge(BatchJudge):
     def _claim_chunk(self) -> int:
         return max(self.concurrency, 8)
 
-    def redact(self, text: str) -> str:
+    def _own_secrets(self) -> list[str]:
         key = self._api_key
-        return text.replace(key, "***") if key and len(key) >= 4 else text
+        return ([key] if key and len(key) >= 4 else []) + url_secrets(self._base_url_full)
 
     def _cache_parts(self, request: JudgeRequest) -> dict[str, Any]:
         fmt = request.rubric.response_format if self.structured else None
@@ -216,7 +237,7 @@ class OpenAIJudge(BatchJudge):
             base_url=self._base_url_full,
             max_retries=0,
             timeout=self.timeout,
-            http_client=_http_client(self.timeout),
+            http_client=_http_client(self.timeout, self.max_reply_bytes),
         )
         self._sem = asyncio.Semaphore(self.concurrency)
         self._rpm = AsyncLimiter(self.rpm, 60) if self.rpm else None
@@ -229,8 +250,9 @@ class OpenAIJudge(BatchJudge):
     async def _served_model(self) -> str:
         assert self._client is not None
         try:
-            models = await self._client.models.list()
-        except openai.OpenAIError as e:
+            async with deadline(self.timeout):
+                models = await self._client.models.list()
+        except (openai.OpenAIError, HostileReply, TimeoutError) as e:
             why = describe_failure(e, self.timeout)[0]
             raise JudgeSetupError(
                 self.redact(
@@ -297,9 +319,16 @@ class OpenAIJudge(BatchJudge):
                         # `chat.completions.create`) skips its type-driven transform of params,
                         # ~1 ms of CPU per image-bearing call: the bottleneck at hundreds of calls
                         # per second on a small machine. The body is already plain API JSON.
-                        resp = await client.post(self.endpoint, body=args, cast_to=self.response_type)
+                        # `timeout` is the whole attempt's: a reply dripped out byte by byte ends too.
+                        async with deadline(self.timeout):
+                            resp = await client.post(self.endpoint, body=args, cast_to=self.response_type)
                     if not getattr(resp, "choices", None):
                         raise _Malformed("completion without choices")
+                    content = resp.choices[0].message.content
+                    if content is not None and not isinstance(content, str):
+                        raise _Malformed(
+                            f"message content is not text ({type(content).__name__} {content!r})"
+                        )
         except _NotSent as e:
             raise JudgeCallError(str(e), calls=calls, retries=max(calls - 1, 0)) from None
         except Exception as e:
@@ -320,11 +349,15 @@ class OpenAIJudge(BatchJudge):
         """The judge's text out of a chat completion; a refusal or no content is a failed call."""
         msg = resp.choices[0].message
         usage = resp.usage
+        counts = [_tokens(getattr(usage, k, 0)) for k in ("prompt_tokens", "completion_tokens")]
+        if usage is not None and None in counts:  # NaN, Infinity, ...: unknown, counted as 0 and noted
+            self.acct.invalid_usage += 1
+        served = getattr(resp, "model", None)
         reply = CachedReply(
             raw=msg.content or "",
-            served_model=getattr(resp, "model", None),
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            served_model=served if isinstance(served, str) else None,
+            prompt_tokens=counts[0] or 0,
+            completion_tokens=counts[1] or 0,
         )
         if getattr(msg, "refusal", None) or msg.content is None:
             self.acct.prompt_tokens += reply.prompt_tokens  # refused calls are still billed
@@ -344,6 +377,7 @@ class OpenAIJudge(BatchJudge):
             "api_key_env": self.key_env,
             "concurrency": self.concurrency,
             "timeout_s": self.timeout,
+            "max_reply_bytes": self.max_reply_bytes,
             "max_retries": self.max_retries,
             "rpm": self.rpm,
             "tpm": self.tpm,

@@ -335,7 +335,9 @@ def calibrate(
 
 
 def write_calibration(cal: Calibration, path: Path) -> Path:
-    return atomic_write(path, json.dumps(cal.to_dict(), indent=2, ensure_ascii=False, default=str))
+    return atomic_write(
+        path, json.dumps(cal.to_dict(), indent=2, ensure_ascii=False, allow_nan=False, default=str)
+    )
 
 
 def _pct(x: float | None) -> str:

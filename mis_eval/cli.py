@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -47,11 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as e:  # DataError and bad options are ValueErrors: one clear line
         print(f"mis-eval {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or a signal `mis-eval run` forwarded to lmms-eval
+        signum = getattr(e, "signum", signal.SIGINT)
         print(
-            f"mis-eval {args.command}: interrupted; finished work is kept (re-run to resume)", file=sys.stderr
+            f"mis-eval {args.command}: interrupted ({signal.Signals(signum).name}); finished work is kept "
+            "(re-run to resume)",
+            file=sys.stderr,
         )
-        return 130
+        return 128 + signum
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 samples -> judge (mis_tasks.judging) -> benchmark.score -> RunRecord, written to the results
 folder. Whichever entry point judges, a response is judged once: verdicts live in the judge's
-persistent cache.
+persistent cache. The run's secrets are masked in everything written, whatever brought them in
+(a model or judge server echoing its key, credentials in lmms-eval's recorded model args).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mis_eval.core.record import (
     utc_now,
 )
 from mis_eval.core.samples import Sample
+from mis_eval.core.secrets import redact_args, run_secrets
 from mis_eval.records import DEFAULT_RESULTS_DIR, write_run
 from mis_tasks.registry import benchmark_for_task
 
@@ -74,6 +76,16 @@ def _setting_notes(info: JudgeInfo) -> list[str]:
     return []
 
 
+def _usage_notes(accounting: Mapping[str, Any]) -> list[str]:
+    bad = accounting.get("invalid_usage")
+    if not bad:
+        return []
+    return [
+        f"{bad} judge replies reported token counts that are no counts (NaN, Infinity, negative): "
+        "counted as 0, so tokens and cost_usd are a lower bound"
+    ]
+
+
 def sample_rows(samples: Sequence[Sample], verdicts: Sequence[Mapping[str, Verdict]]) -> list[dict[str, Any]]:
     return [
         {
@@ -113,6 +125,10 @@ def record_run(
     (task.data.limit) so the leaderboard never ranks it beside full runs. The record is marked
     incomplete when more than `max_unusable` of the verdicts are unusable (still written, nothing lost).
     """
+    args = str(model.get("args") or "")
+    key_env = info.settings.get("api_key_env")
+    scrub = run_secrets(args, [key_env] if isinstance(key_env, str) else [])
+    model = {**model, "args": redact_args(args)}
     bench = benchmark_for_task(task)
     scores = bench.score(task, samples, verdicts, supports)
     fingerprints = sorted(
@@ -143,11 +159,18 @@ def record_run(
         + scores.notes
         + list(notes)
         + ([f"partial run: lmms-eval --limit {limit} ({len(samples)} samples)"] if limit is not None else [])
-        + ([f"INCOMPLETE: {status.reason}"] if not status.complete else []),
+        + ([f"INCOMPLETE: {status.reason}"] if not status.complete else [])
+        + _usage_notes(accounting),
         source=dict(source or {}),
         agreement=[Agreement.from_dict(a) for a in agreement],
         started_at=started or utc_now(),
         finished_at=utc_now(),
     )
-    path = write_run(record, sample_rows(samples, verdicts), results_dir) if results_dir is not None else None
+    if scrub:
+        plain = record.to_dict()
+        clean = scrub.deep(plain)
+        if clean != plain:
+            record = RunRecord.from_dict(clean)
+    rows = (scrub.deep(row) for row in sample_rows(samples, verdicts))
+    path = write_run(record, rows, results_dir) if results_dir is not None else None
     return record, path

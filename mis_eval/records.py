@@ -56,7 +56,7 @@ def write_run(
     results_dir = Path(results_dir)
     stamp = record.finished_at.replace(":", "").replace("-", "").replace("+0000", "Z")
     folder = results_dir / slug(record.model.name)
-    rows = "".join(json.dumps(s, ensure_ascii=False, default=str) + "\n" for s in samples)
+    rows = "".join(json.dumps(s, ensure_ascii=False, allow_nan=False, default=str) + "\n" for s in samples)
     for stem in _stem_candidates(f"{slug(record.task.name)}__{slug(record.judge.id)}__{stamp}"):
         samples_path, json_path = folder / f"{stem}.samples.jsonl", folder / f"{stem}.json"
         if json_path.exists():
@@ -68,7 +68,10 @@ def write_run(
         record.run_id = f"{slug(record.model.name)}/{stem}"
         record.samples_file = samples_path.name
         try:
-            write_new(json_path, json.dumps(record.to_dict(), indent=2, ensure_ascii=False, default=str))
+            write_new(
+                json_path,
+                json.dumps(record.to_dict(), indent=2, ensure_ascii=False, allow_nan=False, default=str),
+            )
         except FileExistsError:
             remove_quietly(samples_path)  # another run took the name between the two files
             continue

@@ -14,9 +14,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import IO
 
-SECRET_NAME = re.compile(r"(?i)(api[_-]?key|key|token|secret|password|passwd|auth|credential)")
-MASK = "***"
-_MIN_SECRET = 6  # shorter values would mask ordinary words
+from mis_eval.core.secrets import MASK, MIN_SECRET, SECRET_NAME, Scrubber, arg_secrets, env_secrets
+
 # name=value pairs whose name says secret (model_args, URLs, printed dicts): the value is masked
 _PAIR = re.compile(
     r"(?i)\b([\w.-]*(?:api[_-]?key|token|secret|password|passwd|credential)[\w.-]*"
@@ -31,7 +30,8 @@ _PATTERNS = (
 
 def secret_values(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
     """Values to mask: `name=value` parts of arguments and `--name value` pairs whose name says
-    secret, and environment variables whose name does (OPENAI_API_KEY, HF_TOKEN, ...)."""
+    secret, credentials inside URLs, and environment variables whose name says secret
+    (OPENAI_API_KEY, HF_TOKEN, ...)."""
     found: set[str] = set()
     args = list(argv)
     for i, arg in enumerate(args):
@@ -39,19 +39,22 @@ def secret_values(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
             name, eq, value = part.partition("=")
             if eq and SECRET_NAME.search(name):
                 found.add(value)
+        found.update(arg_secrets(arg))  # credentials inside URLs too
         if arg.startswith("--") and "=" not in arg and SECRET_NAME.search(arg) and i + 1 < len(args):
             found.add(args[i + 1])
-    found |= {v for k, v in env.items() if SECRET_NAME.search(k)}
-    return sorted((v for v in found if len(v) >= _MIN_SECRET), key=len, reverse=True)
+    found |= set(env_secrets(env))
+    return sorted((v for v in found if len(v) >= MIN_SECRET or v.endswith("@")), key=len, reverse=True)
 
 
 class Redactor:
+    """Known values (a Scrubber), then anything that looks like a secret in free text."""
+
     def __init__(self, secrets: Sequence[str] = ()) -> None:
-        self.secrets = [s for s in secrets if len(s) >= _MIN_SECRET]
+        self.secrets = [s for s in secrets if len(s) >= MIN_SECRET or s.endswith("@")]
+        self._known = Scrubber(self.secrets)
 
     def __call__(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, MASK)
+        text = self._known(text)
         text = _PAIR.sub(lambda m: m.group(1) + MASK, text)
         text = _PATTERNS[0].sub(MASK, text)
         text = _PATTERNS[1].sub(MASK, text)

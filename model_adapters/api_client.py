@@ -2,8 +2,8 @@
 
 Retries follow the server: a 429/5xx/timeout waits `Retry-After` (or `retry-after-ms`) when the
 server sends one, exponential backoff otherwise; an error that retrying cannot fix (400, 401,
-403, 404, 422) fails at once. A request that finally fails yields a `Failure`, never text, and
-its reason never contains the API key.
+403, 404, 422, a redirect, a reply over the size cap) fails at once. A request that finally fails
+yields a `Failure`, never text, and its reason never contains the API key.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from mis_eval.core.http_guard import HostileReply
 from mis_eval.core.http_retry import retry_after
 
 T = TypeVar("T")
@@ -51,6 +52,10 @@ def classify(exc: BaseException) -> tuple[bool, float | None, str]:
         status = exc.status_code
         retryable = status in RETRYABLE_STATUS or status >= 500
         return retryable, retry_after(exc.response.headers), f"HTTP {status}: {exc.message}"
+    if isinstance(exc, HostileReply):  # a redirect, an oversized reply: asking again gets the same
+        return False, None, str(exc)
+    if isinstance(exc, TimeoutError):  # the attempt's total deadline (http_guard.deadline)
+        return True, None, str(exc)
     if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError):
         return True, None, f"{type(exc).__name__}: {exc}"
     if isinstance(exc, EmptyResponse):
@@ -61,6 +66,10 @@ def classify(exc: BaseException) -> tuple[bool, float | None, str]:
 
 class EmptyResponse(RuntimeError):
     """The endpoint answered but produced no text (e.g. its content filter blocked the output)."""
+
+
+class MalformedAnswer(ValueError):
+    """HTTP 200 whose body is no usable answer (content that is not text: NaN, a number, ...)."""
 
 
 async def with_retries(

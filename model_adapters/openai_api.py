@@ -12,6 +12,10 @@ such parameter: dropped, with a warning). A request that
 finally fails returns `mark_failed(reason)`, which the judge step reports as ERROR; it is
 never written as response text. `cache=PATH` keeps successful answers so a re-run only
 sends what is missing (failures are always retried).
+
+The server is not trusted (mis_eval/core/http_guard.py): `timeout` bounds a whole attempt, an
+answer is read at most `max_reply_bytes` far, no redirect is followed, and the run's secrets
+(the key, credentials in `base_url`) are masked in answers and errors before anyone stores them.
 """
 
 from __future__ import annotations
@@ -24,8 +28,18 @@ from typing import Any
 from lmms_eval.api.model import lmms
 from tqdm import tqdm
 
+from mis_eval.core.http_guard import MODEL_MAX_REPLY_BYTES, deadline, guarded_client_options
 from mis_eval.core.samples import mark_failed
-from model_adapters.api_client import EmptyResponse, Failure, RetryPolicy, bounded, run_sync, with_retries
+from mis_eval.core.secrets import Scrubber, env_secrets, public_url, url_secrets
+from model_adapters.api_client import (
+    EmptyResponse,
+    Failure,
+    MalformedAnswer,
+    RetryPolicy,
+    bounded,
+    run_sync,
+    with_retries,
+)
 from model_adapters.batching import TaskRequest
 from model_adapters.media import load_images, to_data_url
 from model_adapters.params import GenParams
@@ -79,6 +93,7 @@ class MisOpenAI(lmms):
         backoff: float = 1.0,
         max_wait: float = 60.0,
         timeout: float = 120.0,
+        max_reply_bytes: int = MODEL_MAX_REPLY_BYTES,
         image_format: str = "png",
         image_detail: str | None = None,
         rpm: float | None = None,
@@ -103,6 +118,11 @@ class MisOpenAI(lmms):
         if not key and self.base_url.startswith(OPENAI_URL):
             raise ValueError(f"no API key: set the environment variable {api_key_env} (or api_key_env=NAME)")
         self._api_key = str(key or "EMPTY")  # local servers (vllm serve) accept any key
+        own = [self._api_key] if key and len(key) >= 4 else []
+        self._scrub = Scrubber([*env_secrets(), *own, *url_secrets(self.base_url)])
+        self.max_reply_bytes = int(max_reply_bytes)
+        if self.max_reply_bytes < 1:
+            raise ValueError("mis_openai: max_reply_bytes must be >= 1")
         self.policy = RetryPolicy(int(max_retries), float(backoff), float(max_wait))
         self.num_concurrent, self.timeout = int(num_concurrent), float(timeout)
         self.image_format, self.image_detail = str(image_format), image_detail
@@ -113,7 +133,7 @@ class MisOpenAI(lmms):
         self._warned_penalty = False
 
     def __repr__(self) -> str:  # never show the key
-        return f"MisOpenAI(model={self.model!r}, base_url={self.base_url!r})"
+        return f"MisOpenAI(model={self.model!r}, base_url={public_url(self.base_url)!r})"
 
     def generate_until(self, requests: list[Any]) -> list[str]:
         reqs = [TaskRequest.from_instance(r) for r in requests]
@@ -141,8 +161,15 @@ class MisOpenAI(lmms):
             from aiolimiter import AsyncLimiter
 
             limiter = AsyncLimiter(self.rpm, 60)
+        http = openai.DefaultAsyncHttpxClient(
+            timeout=self.timeout, **guarded_client_options(self.max_reply_bytes)
+        )
         async with openai.AsyncOpenAI(
-            api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout
+            api_key=self._api_key,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.timeout,
+            http_client=http,
         ) as client:
             jobs = [lambda r=r: self._one(client, r, limiter) for r in reqs]
             return await bounded(jobs, self.num_concurrent, on_done=lambda: tick(1))
@@ -161,17 +188,22 @@ class MisOpenAI(lmms):
         async def call() -> str:
             if limiter is not None:
                 await limiter.acquire()
-            resp = await client.chat.completions.create(**body)
+            async with deadline(self.timeout):  # the whole attempt: a dripped-out answer ends too
+                resp = await client.chat.completions.create(**body)
             choice = resp.choices[0]
-            if choice.message.content is not None:
-                return str(choice.message.content)
-            if getattr(choice.message, "refusal", None):  # the model's own refusal is its answer
-                return str(choice.message.refusal)
+            content, refusal = choice.message.content, getattr(choice.message, "refusal", None)
+            for text in (content, refusal):
+                if text is not None and not isinstance(text, str):
+                    raise MalformedAnswer(f"answer text is {type(text).__name__} {text!r}, not text")
+            if content is not None:
+                return self._scrub(content)  # a server may echo the key: never stored, never logged
+            if refusal:  # the model's own refusal is its answer
+                return self._scrub(refusal)
             raise EmptyResponse(f"no text in the answer (finish_reason={choice.finish_reason})")
 
         result = await with_retries(call, self.policy, self._api_key)
         if isinstance(result, Failure):
-            return Failure(f"{key}: {result.reason}", result.attempts)
+            return Failure(self._scrub(f"{key}: {result.reason}"), result.attempts)
         if self.cache is not None:
             self.cache.put(body, result)
         return result

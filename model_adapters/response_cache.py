@@ -78,7 +78,7 @@ class ResponseCache:
             key = self.key(body)
             self._answers[key] = response
             row = {"key": key, "model": model or body.get("model"), "response": response}
-            lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+            lines.append(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
         if lines:
             data = "".join(lines).encode("utf-8")
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

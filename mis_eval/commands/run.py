@@ -7,16 +7,25 @@ where that hook is missing (running from a source tree that was never installed)
 folder given as --include_path. lmms-eval exits 0 even when a run fails: success here
 means a samples file was written. Its output is piped through mis_eval/redaction.py: keys
 in the arguments or the environment never reach the terminal.
+
+lmms-eval runs in a process group of its own. SIGTERM, SIGINT (Ctrl-C) or SIGHUP sent to
+`mis-eval run` is forwarded to that whole group (lmms-eval, the judge inside its aggregation,
+any engine workers), and `mis-eval run` waits until lmms-eval has exited before it exits itself
+(status 128 + signal number): no judge call is made after it is gone. A second signal kills
+the group.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from judges.registry import ENV_JUDGE, ENV_JUDGE_ARGS
@@ -71,6 +80,36 @@ def lmms_eval_command(argv: Sequence[str]) -> tuple[list[str], Path]:
     return [sys.executable, "-m", "lmms_eval", *args], out
 
 
+class Interrupted(KeyboardInterrupt):
+    """`mis-eval run` stopped by a signal, after lmms-eval (which got the signal too) exited."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _forwarding_signals(group: list[int], received: list[int]) -> Iterator[None]:
+    """While inside: SIGTERM/SIGINT/SIGHUP go to the process group in `group` (once it is started), are
+    recorded in `received`, and do not stop this process; a second one kills the group."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+
+    def forward(signum: int, frame: object) -> None:
+        received.append(signum)
+        for pgid in group:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signum if len(received) == 1 else signal.SIGKILL)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def run_lmms_eval(argv: Sequence[str], *, judge_spec: str | None, env: dict[str, str] | None = None) -> Path:
     """Run lmms-eval; aggregation judges with the same judge (and cache) as the step after."""
     cmd, out = lmms_eval_command(argv)
@@ -80,19 +119,26 @@ def run_lmms_eval(argv: Sequence[str], *, judge_spec: str | None, env: dict[str,
         child_env[ENV_JUDGE] = name
         child_env[ENV_JUDGE_ARGS] = options or ""
     redact = Redactor(secret_values(cmd, child_env))
-    # piped, not inherited: lmms-eval prints its arguments (model_args with any key in them)
-    proc = subprocess.Popen(cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    pumps = start_pumps([(proc.stdout, sys.stdout), (proc.stderr, sys.stderr)], redact)
-    try:
-        code = proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        code = proc.wait()
-        raise
-    finally:
-        for t in pumps:
-            t.join(10)
+    group: list[int] = []
+    received: list[int] = []
+    with _forwarding_signals(group, received):
+        # piped, not inherited: lmms-eval prints its arguments (model_args with any key in them);
+        # a group of its own: a signal reaches it only through us, and we see it end before we do
+        proc = subprocess.Popen(
+            cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
+        group.append(proc.pid)
+        if received:  # a signal came before the group existed
+            os.killpg(proc.pid, received[0])
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = start_pumps([(proc.stdout, sys.stdout), (proc.stderr, sys.stderr)], redact)
+        try:
+            code = proc.wait()
+        finally:
+            for t in pumps:
+                t.join(10)
+    if received:
+        raise Interrupted(received[0])
     if code != 0:
         raise SystemExit(f"lmms-eval exited with status {code}")
     return out

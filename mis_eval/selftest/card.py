@@ -94,7 +94,9 @@ def _fmt(v: float | None) -> str:
 def write_card(card: Card, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "html": out_dir / "report.html"}
-    atomic_write(paths["json"], json.dumps(card.to_dict(), indent=2, ensure_ascii=False, default=str))
+    atomic_write(
+        paths["json"], json.dumps(card.to_dict(), indent=2, ensure_ascii=False, allow_nan=False, default=str)
+    )
     env = html_environment(HERE)
     rows = [
         {

@@ -17,17 +17,28 @@ careless server might), "403" (no access to the model), "hang" (answers after `h
 "refusal" (message.refusal set, content null). `faults` is a list consumed one per call (None =
 answer normally), or a callable `(body, call_index) -> kind | None`; `fault_rate` injects random
 `fault_kinds`.
+
+Hostile kinds (a server that means harm, or is badly broken): "drip" (a normal answer sent one
+byte every `drip` seconds), "huge" (a valid answer of `huge` bytes, chunked, made as it is sent;
+`bytes_sent` says how much of it went out before the client hung up), "huge_declared" (the same
+with its Content-Length announced), "gzip_bomb" (the same gzip-compressed: a few hundred KiB on
+the wire), "302" / "307" (redirect to `redirect_to`, by default this
+server's own endpoint with a query in the URL; a GET there is answered, as a careless server
+would), "echo" (a normal answer that quotes the request's Authorization header),
+"nan_usage" (token counts NaN and Infinity), "nan_content" (message content NaN).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -36,7 +47,25 @@ from mis_tasks.mis.parsing import structured_reply
 
 Reply = str | Callable[[dict[str, Any]], str]
 FaultSpec = Sequence[str | None] | Callable[[dict[str, Any], int], str | None] | None
-FAULT_KINDS = ("429", "500", "401", "403", "hang", "malformed", "garbage", "refusal")
+FAULT_KINDS = (
+    "429",
+    "500",
+    "401",
+    "403",
+    "hang",
+    "malformed",
+    "garbage",
+    "refusal",
+    "drip",
+    "huge",
+    "huge_declared",
+    "gzip_bomb",
+    "302",
+    "307",
+    "echo",
+    "nan_usage",
+    "nan_content",
+)
 REFUSAL = "I'm sorry, I can't assist with that."
 
 
@@ -80,6 +109,9 @@ class FakeOpenAIServer:
         seed: int = 0,
         retry_after: float = 0.05,
         hang: float = 30.0,
+        drip: float = 1.0,
+        huge: int = 50 * 1024**2,
+        redirect_to: str | None = None,
         models: Sequence[str] = ("fake-gpt",),
         port: int = 0,
     ) -> None:
@@ -89,10 +121,13 @@ class FakeOpenAIServer:
         self.reply, self.latency, self.faults = reply, latency, faults
         self.fault_rate, self.fault_kinds, self.rng = fault_rate, tuple(fault_kinds), random.Random(seed)
         self.retry_after, self.hang, self.models, self.port = retry_after, hang, tuple(models), port
+        self.drip, self.huge, self._redirect_to = drip, huge, redirect_to
         self.requests: list[dict[str, Any]] = []  # JSON bodies, arrival order
         self.paths: list[str] = []  # the route of each request ("/v1/chat/completions", "/v1/completions")
         self.auth: list[str] = []  # Authorization header of each request ("" if none)
         self.faults_served: list[str] = []
+        self.gets: list[str] = []  # GET requests to the chat endpoint (a followed redirect), by URL
+        self.bytes_sent = 0  # body bytes of "huge" answers written before each finished or was cut off
         self.completed = 0  # normal answers sent
         self.inflight = self.max_inflight = 0  # concurrent requests being handled (now / peak)
         self._scripted = list(faults) if isinstance(faults, Sequence) else []
@@ -107,6 +142,11 @@ class FakeOpenAIServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def redirect_to(self) -> str:
+        """Where "302"/"307" send the client: by default this endpoint again, with a signed query."""
+        return self._redirect_to or f"{self.base_url}/chat/completions?sig=query-secret-456"
 
     def __enter__(self) -> FakeOpenAIServer:
         self.start()
@@ -134,6 +174,7 @@ class FakeOpenAIServer:
         app = web.Application(client_max_size=256 * 1024**2)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._chat)
+        app.router.add_get("/v1/chat/completions", self._get_chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/fake/stats", self._stats)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.1)
@@ -192,6 +233,9 @@ class FakeOpenAIServer:
             return _error(401, f"Incorrect API key provided: {request.headers.get('Authorization')}", "auth")
         if fault == "403":
             return _error(403, "You do not have access to this model (fake).", "permission_denied")
+        if fault in ("302", "307"):
+            redirect = web.HTTPFound if fault == "302" else web.HTTPTemporaryRedirect
+            raise redirect(self.redirect_to)
         if fault == "hang":
             await asyncio.sleep(self.hang)
         elif self.latency:
@@ -202,31 +246,129 @@ class FakeOpenAIServer:
         text = self.reply(body) if callable(self.reply) else self.reply
         if fault == "garbage":
             text = "Lorem ipsum, I have no structured opinion on this."
+        if fault == "echo":
+            text = _quoting(text, request.headers.get("Authorization", ""))
         self.completed += 1
-        prompt_tokens = len(prompt_text(body)) // 4 + 255 * image_count(body) + 8
-        completion_tokens = len(text) // 4 + 1 if fault != "refusal" else 10
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        }
-        answer: dict[str, Any] = {
+        prompt_tokens: float = len(prompt_text(body)) // 4 + 255 * image_count(body) + 8
+        completion_tokens: float = len(text) // 4 + 1 if fault != "refusal" else 10
+        if fault == "nan_usage":
+            prompt_tokens, completion_tokens = float("nan"), float("inf")
+        common: dict[str, Any] = {
             "created": int(time.time()),
             "model": body.get("model", self.models[0]),
-            "usage": usage,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
         if request.path.endswith("/v1/completions"):  # a raw-prompt completion: the text, no message
             choice = {"index": 0, "text": text, "finish_reason": "length", "logprobs": None}
-            return web.json_response(
-                {"id": f"cmpl-fake-{index}", "object": "text_completion", "choices": [choice], **answer}
-            )
+            completion = {
+                "id": f"cmpl-fake-{index}",
+                "object": "text_completion",
+                "choices": [choice],
+                **common,
+            }
+            if fault == "drip":
+                return await self._drip(request, json.dumps(completion).encode())
+            return web.json_response(completion)
         message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
         if fault == "refusal":
             message = {"role": "assistant", "content": None, "refusal": REFUSAL}
-        choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
+        if fault == "nan_content":
+            message["content"] = float("nan")
+        answer = {
+            "id": f"chatcmpl-fake-{index}",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+            **common,
+        }
+        if fault == "drip":
+            return await self._drip(request, json.dumps(answer).encode())
+        if fault in ("huge", "huge_declared"):
+            return await self._huge(request, answer, declared=fault == "huge_declared")
+        if fault == "gzip_bomb":
+            return self._gzip_bomb(answer)
+        return web.json_response(answer)  # json.dumps: NaN and Infinity go out as such
+
+    async def _get_chat(self, request: web.Request) -> web.Response:
+        """A careless server answers a GET on the chat endpoint (where a followed 302 lands)."""
+        self.gets.append(str(request.url))
+        text = self.reply({}) if callable(self.reply) else self.reply
+        message = {"role": "assistant", "content": text, "refusal": None}
         return web.json_response(
-            {"id": f"chatcmpl-fake-{index}", "object": "chat.completion", "choices": [choice], **answer}
+            {
+                "id": "chatcmpl-fake-get",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self.models[0],
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
         )
+
+    async def _drip(self, request: web.Request, data: bytes) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        for i in range(len(data)):
+            await resp.write(data[i : i + 1])
+            await asyncio.sleep(self.drip)
+        await resp.write_eof()
+        return resp
+
+    def _padded(self, answer: dict[str, Any]) -> tuple[bytes, int, bytes]:
+        """The answer's JSON around its content, and how many bytes of padding make it `huge` long."""
+        answer["choices"][0]["message"]["content"] = "\x00"  # placeholder, replaced by the padding
+        head, _, tail = json.dumps(answer).partition('"\\u0000"')
+        return (head + '"').encode(), max(0, self.huge - len(head) - len(tail) - 2), ('"' + tail).encode()
+
+    async def _huge(
+        self, request: web.Request, answer: dict[str, Any], *, declared: bool
+    ) -> web.StreamResponse:
+        """A valid answer whose content is padded to `huge` bytes, made and written 64 KiB at a time."""
+        head, pad, tail = self._padded(answer)
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if declared:
+            resp.content_length = len(head) + pad + len(tail)
+        await resp.prepare(request)
+        try:
+            await resp.write(head)
+            for piece in _padding(pad):
+                await resp.write(piece)
+                self.bytes_sent += len(piece)
+            await resp.write(tail)
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):  # the client hung up
+            pass
+        return resp
+
+    def _gzip_bomb(self, answer: dict[str, Any]) -> web.Response:
+        """The `huge` answer gzip-compressed (about 1000:1), compressed piece by piece."""
+        head, pad, tail = self._padded(answer)
+        gz = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip format
+        body = [gz.compress(head), *(gz.compress(p) for p in _padding(pad)), gz.compress(tail), gz.flush()]
+        return web.Response(
+            body=b"".join(body), headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        )
+
+
+def _padding(n: int, chunk: bytes = b"A" * 65536) -> Iterator[bytes]:
+    while n > 0:
+        yield chunk[: min(n, len(chunk))]
+        n -= len(chunk)
+
+
+def _quoting(text: str, quoted: str) -> str:
+    """The reply with a quote added: inside its JSON object where it is one, else after it."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):
+        return json.dumps({**obj, "note": f"request came with {quoted}"})
+    return f"{text} (request came with {quoted})"
 
 
 def _error(status: int, message: str, kind: str) -> web.Response:

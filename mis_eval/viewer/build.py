@@ -39,7 +39,7 @@ def sample_anchor(model: str, task: str, sid: str, response: str | None) -> str:
 
 def embed_json(obj: Any) -> str:
     """JSON safe inside <script type="application/json">: no `<`, `>`, `&` (so no `</script>`)."""
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
     for ch, esc in (
         ("<", "\\u003c"),
         (">", "\\u003e"),
