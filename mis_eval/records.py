@@ -135,7 +135,7 @@ def read_run_samples(path: Path | str, record: RunRecord) -> list[dict[str, Any]
     for i, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 is text
         if not line.strip():
             continue
-        row = parse_json(line, f"{samples_path}: line {i}")
+        row = parse_json(line, f"{samples_path}: line {i}", finite=True)
         if not isinstance(row, dict) or not isinstance(row.get("doc"), dict):
             raise UnreadableFile(f"{samples_path}: line {i}: expected an object with a doc object")
         if not isinstance(row.get("verdicts"), dict):

@@ -141,10 +141,18 @@ def remove_quietly(path: Path | str) -> None:
     _remove(Path(path))
 
 
-def parse_json(text: str | bytes, where: str) -> Any:
-    """JSON from text, or UnreadableFile naming `where` (a file, or a file and line)."""
+def _non_finite(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(text: str | bytes, where: str, *, finite: bool = False) -> Any:
+    """JSON from text, or UnreadableFile naming `where` (a file, or a file and line).
+
+    `finite`: refuse NaN / Infinity (which Python's json reads and strict readers reject) in files
+    this app writes strictly, so a tampered one is unreadable here rather than at the next writer.
+    """
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_non_finite) if finite else json.loads(text)
     except UnicodeDecodeError as e:
         raise UnreadableFile(f"{where}: not UTF-8 text ({e})") from None
     except ValueError as e:  # malformed, or an integer too long to convert (over 4300 digits)
