@@ -348,18 +348,14 @@ class HarmBenchServer(HarmBenchJudge, OpenAIJudge):
     def _request_args(self, item: Prepared) -> dict[str, Any]:
         return {"model": self.model, "prompt": item.prompt, "max_tokens": 1, "temperature": 0.0}
 
+    def _content(self, resp: Any) -> Any:
+        return resp.choices[0].text
+
     def _reply(self, resp: Any, calls: int) -> Reply:
-        choice = resp.choices[0]
-        if choice.text is None:
+        text = resp.choices[0].text
+        if text is None:
             raise JudgeCallError("completion without text", calls=calls, retries=calls - 1)
-        usage = resp.usage
-        reply = CachedReply(
-            raw=choice.text,
-            served_model=getattr(resp, "model", None),
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-        )
-        return Reply(reply, calls=calls, retries=calls - 1)
+        return Reply(self._cached_reply(resp, text), calls=calls, retries=calls - 1)
 
 
 _BACKEND_CLASSES: dict[str, type[HarmBenchJudge]] = {

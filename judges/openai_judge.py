@@ -324,7 +324,7 @@ class OpenAIJudge(BatchJudge):
                             resp = await client.post(self.endpoint, body=args, cast_to=self.response_type)
                     if not getattr(resp, "choices", None):
                         raise _Malformed("completion without choices")
-                    content = resp.choices[0].message.content
+                    content = self._content(resp)
                     if content is not None and not isinstance(content, str):
                         raise _Malformed(
                             f"message content is not text ({type(content).__name__} {content!r})"
@@ -345,20 +345,29 @@ class OpenAIJudge(BatchJudge):
             raise JudgeCallError(why, calls=calls, retries=max(calls - 1, 0)) from None
         return self._reply(resp, calls)
 
-    def _reply(self, resp: Any, calls: int) -> Reply:
-        """The judge's text out of a chat completion; a refusal or no content is a failed call."""
-        msg = resp.choices[0].message
+    def _content(self, resp: Any) -> Any:
+        """The reply's text field as the server sent it (checked to be text, or None, per attempt)."""
+        return resp.choices[0].message.content
+
+    def _cached_reply(self, resp: Any, text: str) -> CachedReply:
+        """`text` with the reply's served model and token counts (NaN, Infinity, ...: unknown, counted
+        as 0 and noted in `invalid_usage`)."""
         usage = resp.usage
         counts = [_tokens(getattr(usage, k, 0)) for k in ("prompt_tokens", "completion_tokens")]
-        if usage is not None and None in counts:  # NaN, Infinity, ...: unknown, counted as 0 and noted
+        if usage is not None and None in counts:
             self.acct.invalid_usage += 1
         served = getattr(resp, "model", None)
-        reply = CachedReply(
-            raw=msg.content or "",
+        return CachedReply(
+            raw=text,
             served_model=served if isinstance(served, str) else None,
             prompt_tokens=counts[0] or 0,
             completion_tokens=counts[1] or 0,
         )
+
+    def _reply(self, resp: Any, calls: int) -> Reply:
+        """The judge's text out of a chat completion; a refusal or no content is a failed call."""
+        msg = resp.choices[0].message
+        reply = self._cached_reply(resp, msg.content or "")
         if getattr(msg, "refusal", None) or msg.content is None:
             self.acct.prompt_tokens += reply.prompt_tokens  # refused calls are still billed
             self.acct.completion_tokens += reply.completion_tokens
