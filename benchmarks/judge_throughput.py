@@ -162,7 +162,8 @@ def main() -> int:
             verdicts = judge.judge(reqs)
             t_project = time.perf_counter() - t0
             acct = judge.accounting()
-            faults = server_stats(base_url)["faults"]
+            stats = server_stats(base_url)
+            faults, inflight = stats["faults"], stats["mean_inflight"]
             lost = sum(v.status is not Status.OK for v in verdicts)
             wrong = sum(
                 v.ok and (v.label, v.detail.get("perception")) != e
@@ -193,7 +194,8 @@ def main() -> int:
     print(f"  sequential loop (reference-style) : {t_seq:8.2f} s  ({seq_label}; {seq_ok}/{k} verdicts)")
     print(
         f"  this project                      : {t_project:8.2f} s  ({acct['calls']} calls, "
-        f"{acct['retries']} retries, {len(verdicts) - lost}/{a.n} verdicts OK, {wrong} wrong)"
+        f"{acct['retries']} retries, {len(verdicts) - lost}/{a.n} verdicts OK, {wrong} wrong; "
+        f"{inflight:.0f} of {a.concurrency} in flight on average)"
     )
     print(f"  ideal n x latency / concurrency   : {ideal:8.2f} s")
     print(

@@ -13,9 +13,10 @@ background thread), so clients are exercised end to end: HTTP errors, headers, t
 Fault kinds: "429" (with Retry-After), "500", "401" (echoes the Authorization header, as a
 careless server might), "403" (no access to the model), "hang" (answers after `hang` seconds),
 "malformed" (HTTP 200, broken JSON), "garbage" (valid API answer, nonsense content),
-"refusal" (message.refusal set, content null). `faults` is a list consumed one per call (None =
-answer normally), or a callable `(body, call_index) -> kind | None`; `fault_rate` injects random
-`fault_kinds`.
+"refusal" (message.refusal set, content null), "stall" (answers once the server has answered
+`stall_for` requests in all, or after `hang` seconds; `stalls` records how many it had).
+`faults` is a list consumed one per call (None = answer normally), or a callable
+`(body, call_index) -> kind | None`; `fault_rate` injects random `fault_kinds`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from mis_tasks.mis.parsing import structured_reply
 
 Reply = str | Callable[[dict[str, Any]], str]
 FaultSpec = Sequence[str | None] | Callable[[dict[str, Any], int], str | None] | None
-FAULT_KINDS = ("429", "500", "401", "403", "hang", "malformed", "garbage", "refusal")
+FAULT_KINDS = ("429", "500", "401", "403", "hang", "stall", "malformed", "garbage", "refusal")
 REFUSAL = "I'm sorry, I can't assist with that."
 
 
@@ -79,6 +80,7 @@ class FakeOpenAIServer:
         seed: int = 0,
         retry_after: float = 0.05,
         hang: float = 30.0,
+        stall_for: int = 0,
         models: Sequence[str] = ("fake-gpt",),
         port: int = 0,
     ) -> None:
@@ -88,11 +90,14 @@ class FakeOpenAIServer:
         self.reply, self.latency, self.faults = reply, latency, faults
         self.fault_rate, self.fault_kinds, self.rng = fault_rate, tuple(fault_kinds), random.Random(seed)
         self.retry_after, self.hang, self.models, self.port = retry_after, hang, tuple(models), port
+        self.stall_for = stall_for
+        self.stalls: list[int] = []  # per stalled request: answers sent when it was answered
         self.requests: list[dict[str, Any]] = []  # JSON bodies, arrival order
         self.auth: list[str] = []  # Authorization header of each request ("" if none)
         self.faults_served: list[str] = []
         self.completed = 0  # normal answers sent
         self.inflight = self.max_inflight = 0  # concurrent requests being handled (now / peak)
+        self._busy = [0.0, 0.0, 0.0]  # [first arrival, last change, integral of inflight over time]
         self._scripted = list(faults) if isinstance(faults, Sequence) else []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -148,7 +153,8 @@ class FakeOpenAIServer:
 
     async def _stats(self, request: web.Request) -> web.Response:
         stats = {"calls": self.calls, "completed": self.completed, "faults": self.faults_served}
-        return web.json_response(stats | {"max_inflight": self.max_inflight})
+        inflight = {"max_inflight": self.max_inflight, "mean_inflight": round(self.mean_inflight, 2)}
+        return web.json_response(stats | inflight)
 
     def _fault_for(self, body: dict[str, Any], index: int) -> str | None:
         if callable(self.faults):
@@ -159,13 +165,28 @@ class FakeOpenAIServer:
             return self.rng.choice(self.fault_kinds)
         return None
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        self.inflight += 1
+    @property
+    def mean_inflight(self) -> float:
+        """Requests in flight on average, from the first arrival to the last answer."""
+        first, last, area = self._busy
+        return area / (last - first) if last > first else float(self.inflight)
+
+    def _count(self, change: int) -> None:
+        now = time.perf_counter()
+        busy = self._busy
+        if not self.requests and change > 0 and not self.inflight:
+            busy[0] = busy[1] = now
+        busy[2] += self.inflight * (now - busy[1])
+        busy[1] = now
+        self.inflight += change
         self.max_inflight = max(self.max_inflight, self.inflight)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self._count(+1)
         try:
             return await self._answer(request)
         finally:
-            self.inflight -= 1
+            self._count(-1)
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -190,6 +211,11 @@ class FakeOpenAIServer:
             return _error(403, "You do not have access to this model (fake).", "permission_denied")
         if fault == "hang":
             await asyncio.sleep(self.hang)
+        elif fault == "stall":
+            deadline = time.monotonic() + self.hang
+            while self.completed < self.stall_for and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            self.stalls.append(self.completed)
         elif self.latency:
             await asyncio.sleep(self.latency)
         if fault == "malformed":
