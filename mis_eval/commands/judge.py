@@ -6,12 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mis_eval.core.record import RunRecord
-from mis_eval.judging import judge_logged, make_judges
-from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE
-from mis_eval.records import DEFAULT_RESULTS_DIR
-from mis_eval.report import agreement_table, summary
+from mis_eval.core.defaults import MAX_UNUSABLE as DEFAULT_MAX_UNUSABLE
+from mis_eval.core.defaults import RESULTS_DIR as DEFAULT_RESULTS_DIR
+
+if TYPE_CHECKING:  # judging and reporting (pandas, judges, tasks) are imported when they run
+    from mis_eval.core.record import RunRecord
 
 HELP = "judge lmms-eval --log_samples output (file or folder) and write run records"
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -65,6 +66,9 @@ def judge_outputs(
     max_unusable: float = DEFAULT_MAX_UNUSABLE,
 ) -> list[RunRecord]:
     """`judge_logged`, saying which record it wrote (and the panel's agreement) as it goes."""
+    from mis_eval.judging import judge_logged, make_judges
+    from mis_eval.report import agreement_table
+
     records: list[RunRecord] = []
     for rec in judge_logged(
         path,
@@ -83,6 +87,8 @@ def judge_outputs(
 
 
 def run(args: argparse.Namespace) -> int:
+    from mis_eval.report import summary
+
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     records = judge_outputs(
         args.path,

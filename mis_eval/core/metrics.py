@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import beta
 
+from mis_eval.core.defaults import SEED
 from mis_eval.core.record import BreakdownRow, Metric
 
 BOOTSTRAP_RESAMPLES = 1000
-SEED = 1234
 ALPHA = 0.05  # 95% intervals
 
 # Interval methods, written into every Metric (`ci_method`) so a reader of a run record knows.
