@@ -10,9 +10,10 @@ one line per figure, fields separated by " | " (`parse_line` reads it back):
 
     NAME | VALUE | goal GOAL | PASS|FAIL|N/A | DETAIL
 
-Reduced sizes, and why each still says what the full run says: the judge runs 1,000 samples
-(the full run 2,285) at the same latency, concurrency and fault rate, so the ideal is 3.1 s and
-the retry tail weighs a little more than in the full run (the ratio errs high, not low);
+Reduced sizes, and why each still says what the full run says: the judge runs 1,500 samples
+(the full run 2,285) at the same latency, concurrency and fault rate, so the ideal is 4.7 s and
+the retry tail (0.5-1 s of backoff for the last faults) weighs a little more than in the full
+run: the ratio errs high, not low;
 validation times 200 PNGs per way and reports per 1,000; generation uses the tiny model of
 benchmarks/generation.py with fewer requests and one round.
 """
@@ -34,7 +35,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BUDGET_S = 58.0  # the whole smoke; the stop hook kills it at 65 s
-INSTALL_RECORD = ROOT / ".venv" / "mis-eval-install.json"  # written by scripts/install.sh
+# written by scripts/install.sh: {"seconds": ..., "installer": "uv"|"pip", "profile": ..., "lock": ...}
+INSTALL_RECORD = Path(os.environ.get("MIS_EVAL_INSTALL_RECORD", ROOT / ".venv" / "mis-eval-install.json"))
 SEP = " | "
 
 
@@ -68,7 +70,7 @@ def judged(name: str, value: float, unit: str, goal: float, op: str, detail: str
 def judge_figures() -> list[Figure]:
     import judge_throughput as jt
 
-    n, latency, concurrency, faults = 1000, 0.2, 64, 0.03
+    n, latency, concurrency, faults = 1500, 0.2, 64, 0.03
     with tempfile.TemporaryDirectory() as tmp:
         reqs, expected = jt.make_samples(n, Path(tmp), 64)
         with jt.serving(latency, faults, 0.5) as base_url:
@@ -109,8 +111,8 @@ def generation_figures() -> list[Figure]:
     cls = get_model(get_family("qwen2_vl").model_id)
     docs = gen.records(n, 56)
     c = gen.compare_hf(cls, pretrained, extra, docs, docs, batch_size=batch, max_new_tokens=tokens, repeat=1)
-    detail = f"tokens/s, tiny Qwen2-VL hf, {n} req, batch {batch}; goal 10x is for a GPU"
-    return [judged("batched / one-at-a-time", c.token_ratio, "x", 4.0, ">=", detail)]
+    detail = f"tokens/s, tiny Qwen2-VL hf, {n} req, batch {batch}; a CPU guard (10x is the GPU goal)"
+    return [judged("batched / one-at-a-time", c.token_ratio, "x", 3.0, ">=", detail)]
 
 
 def leaderboard_figures() -> list[Figure]:
@@ -166,8 +168,7 @@ def validation_figures() -> list[Figure]:
 def install_figures() -> list[Figure]:
     name, goal = "install (scripts/install.sh)", "<=30s"
     if not INSTALL_RECORD.exists():
-        why = f"no {INSTALL_RECORD.relative_to(ROOT)} (written by scripts/install.sh)"
-        return [Figure(name, "n/a", goal, "N/A", why)]
+        return [Figure(name, "n/a", goal, "N/A", f"no {INSTALL_RECORD} (written by scripts/install.sh)")]
     rec = json.loads(INSTALL_RECORD.read_text(encoding="utf-8"))
     detail = f"{rec.get('installer')}, profile {rec.get('profile')}, lock {rec.get('lock')}"
     return [judged(name, float(rec["seconds"]), "s", 30.0, "<=", detail)]
@@ -177,9 +178,9 @@ def install_figures() -> list[Figure]:
 CHECKS: dict[str, tuple[Callable[[], list[Figure]], float, tuple[str, ...]]] = {
     "install": (install_figures, 5, ("install (scripts/install.sh)",)),
     "cli": (cli_figures, 10, ("CLI start",)),
+    "judge": (judge_figures, 20, ("judge / ideal, faults", "cached re-judge")),
     "leaderboard": (leaderboard_figures, 12, ("leaderboard, 200 runs",)),
     "validation": (validation_figures, 15, ("validation cold /1k img", "validation cached /1k")),
-    "judge": (judge_figures, 20, ("judge / ideal, faults", "cached re-judge")),
     "generation": (generation_figures, 25, ("batched / one-at-a-time",)),
 }
 
