@@ -37,8 +37,18 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BUDGET_S = 58.0  # the whole smoke; the stop hook kills it at 65 s
-# written by scripts/install.sh: {"seconds": ..., "installer": "uv"|"pip", "profile": ..., "lock": ...}
-INSTALL_RECORD = Path(os.environ.get("MIS_EVAL_INSTALL_RECORD", ROOT / ".venv" / "mis-eval-install.json"))
+
+
+def install_record() -> Path:
+    """What scripts/install.sh wrote into the venv running this ({"seconds", "installer", "profile",
+    "lock", ...}); $MIS_EVAL_INSTALL_RECORD names another file."""
+    if os.environ.get("MIS_EVAL_INSTALL_RECORD"):
+        return Path(os.environ["MIS_EVAL_INSTALL_RECORD"])
+    here = Path(sys.prefix) / "mis-eval-install.json"
+    return here if here.exists() else ROOT / ".venv" / "mis-eval-install.json"
+
+
+INSTALL_RECORD = install_record()
 SEP = " | "
 
 
