@@ -240,19 +240,24 @@ def validate_images(
             todo[key] = (st.st_size, st.st_mtime_ns)
     cache_path = validated.default_path() if cache is None or cache else None
     store = validated.ValidatedFiles(cache_path, validation_rules()) if cache_path else None
+    keys = list(todo)
     try:
-        stamps = store.stamps(list(todo)) if store is not None else {}
-        known = {k: v[2] for k, v in stamps.items() if v[:2] == todo[k]}  # same size and mtime
-        args = [(k, known.get(k), store is not None) for k in todo]
-        passed: list[tuple[str, validated.Stamp]] = []
-        for (key, *_), (sha, decoded, why) in zip(args, _run(args, workers, pool), strict=True):
-            VALIDATION_STATS["decoded" if decoded else "cached"] += 1
-            if why is not None:
-                errors[key] = why
-            elif decoded and sha is not None:
-                passed.append((key, (*todo[key], sha)))
-        if store is not None:
-            store.add(passed)
+        with _checker(max(1, min(workers or os.cpu_count() or 1, len(keys))), pool) as check:
+            # a chunk at a time: memory holds one chunk's futures and results, and an interrupted
+            # validation keeps the chunks it finished in the cache
+            for start in range(0, len(keys), CHUNK):
+                chunk = keys[start : start + CHUNK]
+                stamps = store.stamps(chunk) if store is not None else {}
+                args = [(k, _known(stamps.get(k), todo[k]), store is not None) for k in chunk]
+                passed: list[tuple[str, validated.Stamp]] = []
+                for key, (sha, decoded, why) in zip(chunk, check(args), strict=True):
+                    VALIDATION_STATS["decoded" if decoded else "cached"] += 1
+                    if why is not None:
+                        errors[key] = why
+                    elif decoded and sha is not None:
+                        passed.append((key, (*todo[key], sha)))
+                if store is not None:
+                    store.add(passed)
     finally:
         if store is not None:
             store.close()
@@ -265,22 +270,33 @@ def validate_images(
             raise DataError(f"{where}: image {path} is not a readable image ({why})")
 
 
-def _run(
-    args: Sequence[tuple[str, str | None, bool]], workers: int | None, pool: Pool
-) -> list[tuple[str | None, bool, str | None]]:
-    workers = max(1, min(workers or os.cpu_count() or 1, len(args)))
+CHUNK = 256  # files per batch of work handed to the pool
+Args = tuple[str, str | None, bool]  # path, sha256 it passed with before (or None), whether to hash
+Result = tuple[str | None, bool, str | None]  # sha256, decoded, why it failed
+
+
+def _known(stamp: validated.Stamp | None, now: tuple[int, int]) -> str | None:
+    """The sha256 a file passed with, if its size and mtime are still those it had then."""
+    return stamp[2] if stamp is not None and stamp[:2] == now else None
+
+
+@contextlib.contextmanager
+def _checker(workers: int, pool: Pool) -> Iterator[Callable[[Sequence[Args]], list[Result]]]:
+    """A function checking a batch of files (results in order), on `workers` threads or processes."""
     if workers == 1:
         with _strict():
-            return [_check_file(*a) for a in args]
+            yield lambda args: [_check_file(*a) for a in args]
+        return
     executor: Executor
     if pool == "process":
         executor = ProcessPoolExecutor(
             workers, initializer=_strict_process, initargs=(Image.MAX_IMAGE_PIXELS,)
         )
         with executor:
-            return list(executor.map(_check_file, *zip(*args, strict=True), chunksize=16))
+            yield lambda args: list(executor.map(_check_file, *zip(*args, strict=True), chunksize=16))
+        return
     with _strict(), ThreadPoolExecutor(workers, thread_name_prefix="validate") as executor:
-        return list(executor.map(_check_file, *zip(*args, strict=True)))
+        yield lambda args: list(executor.map(_check_file, *zip(*args, strict=True)))
 
 
 def check_image(path: Path, where: str) -> None:
