@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,62 @@ def count_tokens(model: Any, texts: list[str]) -> int:
     return sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
 
 
+def tiny_pretrained(family: str, extra: dict[str, Any]) -> str:
+    """A tiny random checkpoint of `family`, built now (no download); sets its processor bounds."""
+    if family in TINY_PROCESSOR_KWARGS:
+        extra.setdefault("processor_kwargs", TINY_PROCESSOR_KWARGS[family])
+    return str(build_tiny(family, Path(tempfile.mkdtemp()) / family))
+
+
+@dataclass
+class Compared:
+    """Batched path vs one-at-a-time baseline on the same requests (medians of alternating rounds)."""
+
+    outputs_batched: list[str]
+    outputs_one: list[str]
+    seconds_batched: float
+    seconds_one: float
+    tokens_batched: int
+    tokens_one: int
+
+    @property
+    def token_ratio(self) -> float:
+        """Tokens/s batched over tokens/s one at a time: the headline figure."""
+        return (self.tokens_batched / self.seconds_batched) / (self.tokens_one / self.seconds_one)
+
+    @property
+    def request_ratio(self) -> float:
+        n_b, n_1 = len(self.outputs_batched), len(self.outputs_one)
+        return (n_b / self.seconds_batched) / (n_1 / self.seconds_one)
+
+
+def compare_hf(
+    cls: Any,
+    pretrained: str,
+    extra: dict[str, Any],
+    docs: list[dict[str, Any]],
+    base_docs: list[dict[str, Any]],
+    *,
+    batch_size: int,
+    max_new_tokens: int,
+    repeat: int,
+    backend: str = "hf",
+) -> Compared:
+    """Alternate rounds of both paths so that load from other processes hits both alike."""
+    batched = cls(pretrained=pretrained, backend=backend, batch_size=batch_size, **extra)
+    timed(batched, docs[:2], 2)  # warm-up (lazy engine start, first-call overheads)
+    baseline = cls(pretrained=pretrained, backend="hf", batch_size=1, **extra)
+    timed(baseline, docs[:2], 2)
+    times_b, times_1 = [], []
+    for _ in range(max(1, repeat)):
+        out_b, t = timed(batched, docs, max_new_tokens)
+        times_b.append(t)
+        out_1, t = timed(baseline, base_docs, max_new_tokens)
+        times_1.append(t)
+    t_b, t_1 = statistics.median(times_b), statistics.median(times_1)
+    return Compared(out_b, out_1, t_b, t_1, count_tokens(baseline, out_b), count_tokens(baseline, out_1))
+
+
 def line(label: str, n: int, seconds: float, tokens: int) -> str:
     rate = f"{n / seconds:8.2f} req/s, {tokens / seconds:9.1f} tok/s"
     return f"{label:<28}: {n:5d} req in {seconds:8.2f} s = {rate}"
@@ -116,10 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
 
     family = get_family(a.family)
-    pretrained = a.pretrained or str(build_tiny(a.family, Path(tempfile.mkdtemp()) / a.family))
     extra = json.loads(a.model_args)
-    if not a.pretrained and a.family in TINY_PROCESSOR_KWARGS:
-        extra.setdefault("processor_kwargs", TINY_PROCESSOR_KWARGS[a.family])
+    pretrained = a.pretrained or tiny_pretrained(a.family, extra)
     cls = get_model(family.model_id)
     docs = records(a.n, a.image_size)
     base_docs = docs[: a.baseline_n or a.n]
@@ -137,19 +192,21 @@ def main(argv: list[str] | None = None) -> int:
         baseline = cls(pretrained=pretrained, backend="hf", batch_size=1, **extra)
         timed(baseline, docs[:2], 2)
         out_1, t_1 = timed(baseline, base_docs, a.max_new_tokens)
-    else:  # alternate rounds so that load from other processes hits both paths alike
-        batched = cls(pretrained=pretrained, backend=a.backend, batch_size=a.batch_size, **extra)
-        timed(batched, docs[:2], 2)  # warm-up (lazy engine start, first-call overheads)
-        baseline = cls(pretrained=pretrained, backend="hf", batch_size=1, **extra)
-        timed(baseline, docs[:2], 2)
-        times_b, times_1 = [], []
-        for _ in range(max(1, a.repeat)):
-            out_b, t = timed(batched, docs, a.max_new_tokens)
-            times_b.append(t)
-            out_1, t = timed(baseline, base_docs, a.max_new_tokens)
-            times_1.append(t)
-        t_b, t_1 = statistics.median(times_b), statistics.median(times_1)
-    tok_b, tok_1 = count_tokens(baseline, out_b), count_tokens(baseline, out_1)
+        tok_b, tok_1 = count_tokens(baseline, out_b), count_tokens(baseline, out_1)
+    else:
+        c = compare_hf(
+            cls,
+            pretrained,
+            extra,
+            docs,
+            base_docs,
+            batch_size=a.batch_size,
+            max_new_tokens=a.max_new_tokens,
+            repeat=a.repeat,
+            backend=a.backend,
+        )
+        out_b, out_1, t_b, t_1 = c.outputs_batched, c.outputs_one, c.seconds_batched, c.seconds_one
+        tok_b, tok_1 = c.tokens_batched, c.tokens_one
 
     failed = sum(split_response(t)[1] is not None for t in out_b + out_1)
     same = sum(x == y for x, y in zip(out_b, out_1, strict=False))

@@ -17,6 +17,7 @@ response, two images) and measures, in one run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -24,6 +25,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +99,17 @@ def start_server(latency: float, fault_rate: float, retry_after: float) -> tuple
     return proc, proc.stdout.readline().strip()
 
 
+@contextlib.contextmanager
+def serving(latency: float, fault_rate: float, retry_after: float) -> Iterator[str]:
+    """The fake server in its own process (its CPU apart from the judge's); yields its base URL."""
+    proc, base_url = start_server(latency, fault_rate, retry_after)
+    try:
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def server_stats(base_url: str) -> dict[str, Any]:
     with urllib.request.urlopen(base_url.removesuffix("/v1") + "/fake/stats") as r:
         stats: dict[str, Any] = json.loads(r.read())
@@ -135,6 +149,69 @@ def _core(v: Verdict) -> tuple[object, ...]:
     return v.status, v.label, v.detail.get("perception"), v.raw
 
 
+@dataclass
+class Measured:
+    seconds: float  # this project's judge, fresh cache
+    ideal: float  # n x latency / concurrency
+    calls: int
+    retries: int
+    lost: int  # samples without an ok verdict
+    wrong: int  # ok verdicts that differ from the expected one
+    faults: int  # injected by the server
+    mean_inflight: float  # requests in flight on average, counted by the server
+    cached_seconds: float  # the same requests again, new judge object, same cache
+    cached_calls: int
+    cache_hits: int
+    identical: bool  # cached verdicts == first verdicts
+
+    @property
+    def ratio(self) -> float:
+        return self.seconds / self.ideal
+
+
+def measure(
+    reqs: list[JudgeRequest],
+    expected: list[tuple[str, int]],
+    base_url: str,
+    *,
+    latency: float,
+    concurrency: int,
+    cache: Path,
+) -> Measured:
+    """This project's judge on `reqs`, then a cached re-run, against a running fake server."""
+    os.environ["OPENAI_API_KEY"] = "sk-bench-not-a-real-key"  # never a real key to the fake server
+    opts = {"base_url": base_url, "concurrency": concurrency, "cache": str(cache), "timeout": 30}
+    start = server_stats(base_url)
+    judge = get_judge("gpt4o", **opts)
+    t0 = time.perf_counter()
+    verdicts = judge.judge(reqs)
+    seconds = time.perf_counter() - t0
+    acct = judge.accounting()
+    stats = server_stats(base_url)
+    lost = sum(v.status is not Status.OK for v in verdicts)
+    wrong = sum(
+        v.ok and (v.label, v.detail.get("perception")) != e for v, e in zip(verdicts, expected, strict=True)
+    )
+    rejudge = get_judge("gpt4o", **opts)
+    t0 = time.perf_counter()
+    again = rejudge.judge(reqs, progress=False)
+    cached_seconds = time.perf_counter() - t0
+    return Measured(
+        seconds=seconds,
+        ideal=len(reqs) * latency / concurrency,
+        calls=acct["calls"],
+        retries=acct["retries"],
+        lost=lost,
+        wrong=wrong,
+        faults=len(stats["faults"]) - len(start["faults"]),
+        mean_inflight=stats["mean_inflight"],
+        cached_seconds=cached_seconds,
+        cached_calls=int(server_stats(base_url)["calls"]) - int(stats["calls"]),
+        cache_hits=rejudge.accounting()["cache_hits"],
+        identical=all(_core(x) == _core(y) for x, y in zip(verdicts, again, strict=True)),
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=2285, help="samples (MIS easy+hard+real is 2,285)")
@@ -150,62 +227,44 @@ def main() -> int:
         help="time the sequential loop on the first K samples only and extrapolate (labelled)",
     )
     a = ap.parse_args()
-    os.environ["OPENAI_API_KEY"] = "sk-bench-not-a-real-key"
     with tempfile.TemporaryDirectory() as tmp:
         reqs, expected = make_samples(a.n, Path(tmp), a.image_size)
-        proc, base_url = start_server(a.latency, a.fault_rate, a.retry_after)
-        try:
-            cache = str(Path(tmp) / "judge.sqlite")
-            opts = {"base_url": base_url, "concurrency": a.concurrency, "cache": cache, "timeout": 30}
-            judge = get_judge("gpt4o", **opts)
-            t0 = time.perf_counter()
-            verdicts = judge.judge(reqs)
-            t_project = time.perf_counter() - t0
-            acct = judge.accounting()
-            faults = server_stats(base_url)["faults"]
-            lost = sum(v.status is not Status.OK for v in verdicts)
-            wrong = sum(
-                v.ok and (v.label, v.detail.get("perception")) != e
-                for v, e in zip(verdicts, expected, strict=True)
+        with serving(a.latency, a.fault_rate, a.retry_after) as base_url:
+            m = measure(
+                reqs,
+                expected,
+                base_url,
+                latency=a.latency,
+                concurrency=a.concurrency,
+                cache=Path(tmp) / "judge.sqlite",
             )
-
-            calls_before = server_stats(base_url)["calls"]
-            rejudge = get_judge("gpt4o", **opts)
-            t0 = time.perf_counter()
-            again = rejudge.judge(reqs, progress=False)
-            t_cached = time.perf_counter() - t0
-            cached_calls = int(server_stats(base_url)["calls"]) - int(calls_before)
-            same = all(_core(x) == _core(y) for x, y in zip(verdicts, again, strict=True))
-
             k = a.sequential_n or a.n
             t_seq_k, seq_ok = sequential(reqs[:k], base_url)
             t_seq = t_seq_k * a.n / k
-        finally:
-            proc.terminate()
-            proc.wait()
 
-    ideal = a.n * a.latency / a.concurrency
     seq_label = "measured" if k == a.n else f"measured on {k}, extrapolated x{a.n / k:.1f}"
     print(
         f"\njudge throughput: n={a.n}, latency={a.latency * 1000:.0f} ms, concurrency={a.concurrency}, "
-        f"faults={len(faults)} injected ({a.fault_rate:.0%}: 429 w/ Retry-After {a.retry_after}s, 500)"
+        f"faults={m.faults} injected ({a.fault_rate:.0%}: 429 w/ Retry-After {a.retry_after}s, 500)"
     )
     print(f"  sequential loop (reference-style) : {t_seq:8.2f} s  ({seq_label}; {seq_ok}/{k} verdicts)")
     print(
-        f"  this project                      : {t_project:8.2f} s  ({acct['calls']} calls, "
-        f"{acct['retries']} retries, {len(verdicts) - lost}/{a.n} verdicts OK, {wrong} wrong)"
+        f"  this project                      : {m.seconds:8.2f} s  ({m.calls} calls, "
+        f"{m.retries} retries, {a.n - m.lost}/{a.n} verdicts OK, {m.wrong} wrong; "
+        f"{m.mean_inflight:.0f} of {a.concurrency} in flight on average)"
     )
-    print(f"  ideal n x latency / concurrency   : {ideal:8.2f} s")
+    print(f"  ideal n x latency / concurrency   : {m.ideal:8.2f} s")
     print(
-        f"  cached re-run                     : {t_cached:8.2f} s  ({cached_calls} API calls, "
-        f"{rejudge.accounting()['cache_hits']} cache hits, verdicts identical: {same})"
+        f"  cached re-run                     : {m.cached_seconds:8.2f} s  ({m.cached_calls} API calls, "
+        f"{m.cache_hits} cache hits, verdicts identical: {m.identical})"
     )
     goals = {
-        f"within 1.3x of ideal ({t_project / ideal:.2f}x)": t_project <= 1.3 * ideal,
-        f">= 40x faster than sequential ({t_seq / t_project:.1f}x)": t_seq >= 40 * t_project,
-        f"cached re-run < 2 s with 0 calls ({t_cached:.2f} s, {cached_calls} calls)": t_cached < 2
-        and cached_calls == 0,
-        f"no verdict lost to faults ({lost} lost, {wrong} wrong)": lost == 0 and wrong == 0,
+        f"within 1.3x of ideal ({m.ratio:.2f}x)": m.ratio <= 1.3,
+        f">= 40x faster than sequential ({t_seq / m.seconds:.1f}x)": t_seq >= 40 * m.seconds,
+        f"cached re-run < 2 s with 0 calls ({m.cached_seconds:.2f} s, {m.cached_calls} calls)": (
+            m.cached_seconds < 2 and m.cached_calls == 0
+        ),
+        f"no verdict lost to faults ({m.lost} lost, {m.wrong} wrong)": m.lost == 0 and m.wrong == 0,
     }
     for goal, ok in goals.items():
         print(f"  [{'PASS' if ok else 'FAIL'}] {goal}")

@@ -1,9 +1,15 @@
 """Cost of validating a data root with a full, strict decode of every image (mis_tasks/common.py).
 
 Builds an MIS-format root (two PNGs per record, default 384x384 noise, like a photo in size),
-then, in one run, times `load_split` with images decoded, and with only paths checked, at two
-sizes, and reports time per 1,000 images and the process's resident memory after each size
-(memory must not grow with the split: every decoded image is dropped before the next one).
+then, in one run and per size, times per 1,000 images:
+
+* paths only (`load_split(check_images=False)`: schema and paths, no decode);
+* one at a time, no cache (what every run paid before the validated-file cache);
+* on every core, threads and processes, no cache (a new data root);
+* cached: a second validation with the validated-file cache (files unchanged: hashed, not decoded);
+
+and the process's resident memory after each size (memory must not grow with the split: every
+decoded image is dropped before the next one).
 
     .venv/bin/python benchmarks/validation.py                 # 250 and 1,000 records
     .venv/bin/python benchmarks/validation.py --records 200 1000 --side 1024
@@ -13,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -24,6 +32,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mis_tasks import validated  # noqa: E402
+from mis_tasks.common import VALIDATION_STATS, validate_images  # noqa: E402
 from mis_tasks.mis.data import load_split  # noqa: E402
 from tests.mis_data import record  # noqa: E402
 
@@ -48,35 +58,77 @@ def build(root: Path, n: int, side: int) -> None:
     (root / "mis_hard.json").write_text(json.dumps(recs), encoding="utf-8")
 
 
+@dataclass
+class Timing:
+    images: int
+    paths_only: float  # seconds per 1,000 images
+    sequential: float  # one at a time, no cache
+    threads: float  # every core, no cache
+    processes: float
+    cached: float  # every core, files already validated
+    cpu_sequential: float  # CPU seconds per 1,000 images, one at a time
+    decoded_when_cached: int  # must be 0
+    rss_mib: float
+
+
+def measure(root: Path, cache_file: Path, workers: int | None = None) -> Timing:
+    """Validate one built root every way, each figure per 1,000 images."""
+    t = time.perf_counter()
+    records = load_split(root, "hard", check_images=False)
+    paths_only = time.perf_counter() - t
+    items = [(Path(p), r["id"]) for r in records for p in r["image_paths"]]
+    per_k = 1000 / len(items)
+
+    def timed(**kw: object) -> tuple[float, float]:
+        t, cpu = time.perf_counter(), time.process_time()
+        validate_images(items, **kw)  # type: ignore[arg-type]
+        return (time.perf_counter() - t) * per_k, (time.process_time() - cpu) * per_k
+
+    sequential, cpu = timed(cache=False, workers=1)
+    threads, _ = timed(cache=False, workers=workers, pool="thread")
+    processes, _ = timed(cache=False, workers=workers, pool="process")
+    saved = os.environ.get(validated.ENV)
+    os.environ[validated.ENV] = str(cache_file)
+    try:
+        timed(workers=workers)  # fills the cache (a cold run, as `threads`)
+        before = VALIDATION_STATS["decoded"]
+        cached, _ = timed(workers=workers)
+        decoded = VALIDATION_STATS["decoded"] - before
+    finally:
+        if saved is None:
+            del os.environ[validated.ENV]
+        else:
+            os.environ[validated.ENV] = saved
+    rss = psutil.Process().memory_info().rss / 2**20
+    return Timing(len(items), paths_only * per_k, sequential, threads, processes, cached, cpu, decoded, rss)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=int, nargs=2, default=(250, 1000), metavar=("SMALL", "LARGE"))
     p.add_argument("--side", type=int, default=384, help="image side in pixels")
+    p.add_argument("--workers", type=int, default=None, help="pool size (default: every core)")
     a = p.parse_args()
-    proc = psutil.Process()
-    rows = []
+    rows: list[Timing] = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in a.records:
             root = Path(tmp) / f"r{n}"
             build(root, n, a.side)
-            t = time.perf_counter()
-            load_split(root, "hard", check_images=False)
-            paths_only = time.perf_counter() - t
-            t, cpu = time.perf_counter(), time.process_time()
-            load_split(root, "hard")
-            decoded, cpu = time.perf_counter() - t, time.process_time() - cpu
-            rows.append((n, 2 * n, paths_only, decoded, cpu, proc.memory_info().rss / 2**20))
-    print(f"{a.side}x{a.side} PNG images, full strict decode vs paths only (same run):")
+            rows.append(measure(root, Path(tmp) / f"validated{n}.sqlite", a.workers))
+    cores = a.workers or os.cpu_count()
+    print(f"{a.side}x{a.side} PNG images, seconds per 1,000 images (same run; pools of {cores}):")
     print(
-        f"{'records':>8} {'images':>7} {'paths s/1k':>11} {'decode s/1k':>12} {'CPU s/1k':>9} {'RSS MiB':>8}"
+        f"{'images':>7} {'paths':>6} {'1 at a time':>11} {'CPU':>6} {'threads':>8} {'processes':>9} "
+        f"{'cached':>7} {'RSS MiB':>8}"
     )
-    for n, imgs, po, dec, cpu, rss in rows:
+    for r in rows:
         print(
-            f"{n:>8} {imgs:>7} {1000 * po / imgs:>11.3f} {1000 * dec / imgs:>12.3f} "
-            f"{1000 * cpu / imgs:>9.3f} {rss:>8.1f}"
+            f"{r.images:>7} {r.paths_only:>6.3f} {r.sequential:>11.3f} {r.cpu_sequential:>6.3f} "
+            f"{r.threads:>8.3f} {r.processes:>9.3f} {r.cached:>7.3f} {r.rss_mib:>8.1f}"
         )
-    small, large = rows[0][5], rows[-1][5]
-    print(f"RSS after {rows[-1][1]} images / after {rows[0][1]}: {large / small:.3f}")
+    last = rows[-1]
+    print(f"decoded again when cached: {last.decoded_when_cached} of {last.images}")
+    print(f"RSS after {last.images} images / after {rows[0].images}: {last.rss_mib / rows[0].rss_mib:.3f}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Callable, Sequence
@@ -121,9 +122,13 @@ class BatchJudge(Judge):
     async def _close(self) -> None:  # noqa: B027 - optional hook
         """Release what `_open` created."""
 
-    def _claim_chunk(self) -> int:
-        """How many keys to lease at a time (about what the judge works on at once)."""
-        return 32
+    def _claim_window(self) -> tuple[int, int]:
+        """(most keys claimed and not yet settled, fewest free places worth a claim).
+
+        The first bounds what a run holds leased (and in memory); the second batches claims so a
+        fast judge does not take the cache's write lock once per finished item.
+        """
+        return 64, 32
 
     async def _complete_all(self, items: Sequence[Prepared], done: Any) -> None:
         """Default: all items concurrently (subclasses bound concurrency inside `_complete`)."""
@@ -287,14 +292,28 @@ class BatchJudge(Judge):
         """Judge `waiting` (key -> item, emptied as items are taken) while other runs on the same
         cache may be judging the same keys.
 
-        Keys are leased a chunk at a time (at most two chunks in flight, so the judge stays busy);
-        a key another run holds is skipped and later either read from the cache (its reply
-        arrived) or claimed (its lease lapsed or was released after a failure).
+        A sliding window: at most `window` keys are claimed and unsettled at any time, and as soon
+        as `step` of them have settled that many more are claimed. What is bounded is items, not
+        batches, so one slow item (a long backoff, a stalled call) holds one place, not a whole
+        batch's. A key another run holds is skipped and later either read from the cache (its
+        reply arrived) or claimed (its lease lapsed or was released after a failure).
         """
         cache = self._cache
         assert cache is not None
-        running: set[asyncio.Task[None]] = set()
-        chunk, poll = self._claim_chunk(), min(0.5, self.lease / 10)
+        window, step = self._claim_window()
+        window, poll = max(window, 1), min(0.5, self.lease / 10)
+        step = min(max(step, 1), window)
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        tasks: set[asyncio.Task[None]] = set()
+        unsettled = 0  # claimed by this run, verdict not yet settled
+        retry_at = 0.0  # when to look again at keys other runs hold
+
+        def settled(item: Prepared, result: Reply | JudgeCallError) -> None:
+            nonlocal unsettled
+            done(item, result)
+            unsettled -= 1
+            wake.set()
 
         async def heartbeat() -> None:
             while True:
@@ -303,31 +322,34 @@ class BatchJudge(Judge):
 
         beat = asyncio.create_task(heartbeat())
         try:
-            while waiting or running:
-                if waiting and len(running) < 2:
+            while waiting or unsettled:
+                room = window - unsettled
+                if waiting and room >= min(step, len(waiting)) and loop.time() >= retry_at:
                     # not yet claimed by us nor settled (claim reads the keys before anything pops)
-                    claimed, finished = cache.claim(waiting, owner, self.lease, limit=chunk, stale=stale)
+                    claimed, finished = cache.claim(waiting, owner, self.lease, limit=room, stale=stale)
                     if finished:
                         replies = cache.get_many(finished)
                         for key in finished:
                             if key in replies:
                                 finished_elsewhere(waiting.pop(key), replies[key])
                     if claimed:
-                        batch = [waiting.pop(k) for k in claimed]
-                        running.add(asyncio.create_task(self._complete_all(batch, done)))
+                        unsettled += len(claimed)
+                        task = asyncio.create_task(
+                            self._complete_all([waiting.pop(k) for k in claimed], settled)
+                        )
+                        tasks.add(task)
+                        task.add_done_callback(lambda _: wake.set())
                         continue
-                if running:
-                    _, running_left = await asyncio.wait(
-                        running, timeout=poll, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for task in running - running_left:
-                        task.result()  # re-raise a bug in _complete_all
-                    running = set(running_left)
-                else:  # everything left is leased by other runs: wait for their replies or expiry
-                    await asyncio.sleep(poll)
+                    retry_at = loop.time() + poll  # the rest is leased by other runs: look again later
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=poll)
+                for task in [t for t in tasks if t.done()]:
+                    tasks.discard(task)
+                    task.result()  # re-raise a bug in _complete_all
         finally:
             beat.cancel()
-            for task in running:
+            for task in tasks:
                 task.cancel()
             cache.release(owner)
 

@@ -218,8 +218,9 @@ class OpenAIJudge(BatchJudge):
     def supports(self, rubric: Rubric) -> bool:
         return True
 
-    def _claim_chunk(self) -> int:
-        return max(self.concurrency, 8)
+    def _claim_window(self) -> tuple[int, int]:
+        # twice the connections: the semaphore stays full while some items wait out a backoff
+        return max(2 * self.concurrency, 8), max(self.concurrency // 4, 1)
 
     def _own_secrets(self) -> list[str]:
         key = self._api_key

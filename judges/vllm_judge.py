@@ -135,8 +135,8 @@ class VLLMJudge(BatchJudge):
             raise result
         return result
 
-    def _claim_chunk(self) -> int:
-        return self.chunk
+    def _claim_window(self) -> tuple[int, int]:
+        return 2 * self.chunk, self.chunk  # whole chunks: vLLM batches each `LLM.chat` call
 
     async def _complete_all(self, items: Sequence[Prepared], done: Callable[..., None]) -> None:
         for i in range(0, len(items), self.chunk):  # chunks: progress and cache commits as they finish

@@ -17,16 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mis_eval.core.defaults import DUPLICATES
 from mis_eval.core.files import UnreadableFile, parse_json, read_json, why
 from mis_eval.core.samples import Sample, repeated
 from mis_tasks.common import DataError
 from mis_tasks.registry import benchmark_for_task
 
 SAMPLES_RE = re.compile(r"^(?P<stamp>.+?)_samples_(?P<task>.+)\.jsonl$")
-
-
-# What to do with a record logged on several lines: refuse the log (default), or keep one line of each.
-DUPLICATES = ("error", "first", "last")
 
 
 @dataclass

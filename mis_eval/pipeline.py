@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from judges.base import JudgeInfo, Status, Verdict
+from mis_eval.core.defaults import MAX_UNUSABLE
 from mis_eval.core.record import (
     Agreement,
     Completeness,
@@ -30,9 +31,7 @@ from mis_eval.core.secrets import redact_args, run_secrets
 from mis_eval.records import DEFAULT_RESULTS_DIR, write_run
 from mis_tasks.registry import benchmark_for_task
 
-# Above this fraction of unusable verdicts (judge error / unparseable) a run record is marked
-# incomplete and `mis-eval judge` / `run` exit non-zero: the rates would describe a biased subset.
-DEFAULT_MAX_UNUSABLE = 0.05
+DEFAULT_MAX_UNUSABLE = MAX_UNUSABLE  # above it a run record is marked incomplete (see defaults)
 
 
 def _counts(samples: Sequence[Sample], verdicts: Sequence[Mapping[str, Verdict]]) -> Counts:

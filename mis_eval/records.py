@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from mis_eval.core.defaults import RESULTS_DIR
 from mis_eval.core.files import (
     OutputError,
     UnreadableFile,
@@ -26,7 +27,7 @@ from mis_eval.core.files import (
 )
 from mis_eval.core.record import SCHEMA, RunRecord, is_run_record
 
-DEFAULT_RESULTS_DIR = Path("results")
+DEFAULT_RESULTS_DIR = RESULTS_DIR
 
 
 def slug(text: str) -> str:

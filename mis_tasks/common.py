@@ -2,23 +2,31 @@
 
 Every check raises `DataError` naming the file and the record, before any generation
 starts, so a bad download never costs a half-finished run. Validation decodes every image in
-full (strictly, one at a time, nothing kept), so a truncated file or a decompression bomb stops
+full (strictly, on every core, nothing kept), so a truncated file or a decompression bomb stops
 the run here and not half-way through generation; the pixels the model sees are decoded again
-when it asks for them, so memory does not grow with the split.
+when it asks for them, so memory does not grow with the split. A file that passed once is not
+decoded again while its path, size, mtime and content hash stay the same (mis_tasks/validated.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
+import stat
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+import PIL
 from PIL import Image, ImageFile, UnidentifiedImageError
+
+from mis_tasks import validated
 
 
 class DataError(ValueError):
@@ -153,14 +161,147 @@ def _why(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
+# Validation work done in this process (tests count decodes with it, not time).
+VALIDATION_STATS = {"decoded": 0, "cached": 0}
+RULES_VERSION = "1"  # bump when what "validated" means changes: every cached file is decoded again
+Pool = Literal["thread", "process"]
+
+
+def validation_rules() -> str:
+    """What a cached success was decided under: a lower pixel limit or another Pillow re-checks."""
+    return f"v{RULES_VERSION};pillow={PIL.__version__};max_pixels={Image.MAX_IMAGE_PIXELS}"
+
+
+@contextlib.contextmanager
+def _strict() -> Iterator[None]:
+    """Strict decoding for this process while inside (and for threads it starts meanwhile)."""
+    with _STRICT, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        saved, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _strict_process(max_pixels: int | None) -> None:
+    """Initializer of a validation worker process: strict for its whole life."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
+def _check_file(path: str, known: str | None, hashed: bool) -> tuple[str | None, bool, str | None]:
+    """(sha256, decoded, error) of one file. Skips the decode only when the bytes read now hash to
+    `known`, the sha256 of a file that passed before; decodes exactly the bytes it hashed."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        return None, False, str(e) or type(e).__name__
+    sha = hashlib.sha256(data).hexdigest() if hashed else None
+    if known is not None and sha == known:
+        return sha, False, None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()  # every pixel decoded, then dropped
+    except _BAD_IMAGE as e:
+        return sha, True, _why(e)
+    return sha, True, None
+
+
+def validate_images(
+    items: Iterable[tuple[Path, str]],
+    *,
+    cache: bool | None = None,
+    workers: int | None = None,
+    pool: Pool = "thread",
+) -> None:
+    """Every image exists and decodes completely; raises DataError for the first bad one in order.
+
+    `items` are (path, record name). Files decode in parallel (`workers`, default every core;
+    Pillow decodes with the GIL released); a file already validated with the same path, size,
+    mtime, content hash and rules is not decoded again (`cache`: default on unless
+    $MIS_EVAL_IMAGE_CACHE=off).
+    """
+    items = list(items)
+    errors: dict[str, str | None] = {}  # absolute path -> why it failed (None: not found)
+    todo: dict[str, tuple[int, int]] = {}  # absolute path -> (size, mtime_ns) before reading
+    for path, _ in items:
+        key = os.path.abspath(path)
+        if key in todo or key in errors:
+            continue
+        try:
+            st = os.stat(key)
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            errors[key] = None
+        else:
+            todo[key] = (st.st_size, st.st_mtime_ns)
+    cache_path = validated.default_path() if cache is None or cache else None
+    store = validated.ValidatedFiles(cache_path, validation_rules()) if cache_path else None
+    keys = list(todo)
+    try:
+        with _checker(max(1, min(workers or os.cpu_count() or 1, len(keys))), pool) as check:
+            # a chunk at a time: memory holds one chunk's futures and results, and an interrupted
+            # validation keeps the chunks it finished in the cache
+            for start in range(0, len(keys), CHUNK):
+                chunk = keys[start : start + CHUNK]
+                stamps = store.stamps(chunk) if store is not None else {}
+                args = [(k, _known(stamps.get(k), todo[k]), store is not None) for k in chunk]
+                passed: list[tuple[str, validated.Stamp]] = []
+                for key, (sha, decoded, why) in zip(chunk, check(args), strict=True):
+                    VALIDATION_STATS["decoded" if decoded else "cached"] += 1
+                    if why is not None:
+                        errors[key] = why
+                    elif decoded and sha is not None:
+                        passed.append((key, (*todo[key], sha)))
+                if store is not None:
+                    store.add(passed)
+    finally:
+        if store is not None:
+            store.close()
+    for path, where in items:
+        key = os.path.abspath(path)
+        if key in errors:
+            why = errors[key]
+            if why is None:
+                raise DataError(f"{where}: image {path} not found")
+            raise DataError(f"{where}: image {path} is not a readable image ({why})")
+
+
+CHUNK = 256  # files per batch of work handed to the pool
+Args = tuple[str, str | None, bool]  # path, sha256 it passed with before (or None), whether to hash
+Result = tuple[str | None, bool, str | None]  # sha256, decoded, why it failed
+
+
+def _known(stamp: validated.Stamp | None, now: tuple[int, int]) -> str | None:
+    """The sha256 a file passed with, if its size and mtime are still those it had then."""
+    return stamp[2] if stamp is not None and stamp[:2] == now else None
+
+
+@contextlib.contextmanager
+def _checker(workers: int, pool: Pool) -> Iterator[Callable[[Sequence[Args]], list[Result]]]:
+    """A function checking a batch of files (results in order), on `workers` threads or processes."""
+    if workers == 1:
+        with _strict():
+            yield lambda args: [_check_file(*a) for a in args]
+        return
+    executor: Executor
+    if pool == "process":
+        executor = ProcessPoolExecutor(
+            workers, initializer=_strict_process, initargs=(Image.MAX_IMAGE_PIXELS,)
+        )
+        with executor:
+            yield lambda args: list(executor.map(_check_file, *zip(*args, strict=True), chunksize=16))
+        return
+    with _strict(), ThreadPoolExecutor(workers, thread_name_prefix="validate") as executor:
+        yield lambda args: list(executor.map(_check_file, *zip(*args, strict=True)))
+
+
 def check_image(path: Path, where: str) -> None:
     """The file exists and decodes completely (pixels included); the decoded copy is dropped."""
-    if not path.is_file():
-        raise DataError(f"{where}: image {path} not found")
-    try:
-        _decode(path, rgb=False)  # pixels decoded, then dropped with the closed file
-    except _BAD_IMAGE as e:
-        raise DataError(f"{where}: image {path} is not a readable image ({_why(e)})") from None
+    validate_images([(path, where)])
 
 
 def open_image(path: str | Path, where: str) -> Image.Image:

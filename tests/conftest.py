@@ -13,11 +13,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test may reach a real API or share the user's judge cache."""
+    """No test may reach a real API or share the user's judge or image-validation cache."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("MIS_EVAL_JUDGE", raising=False)
     monkeypatch.delenv("MIS_EVAL_JUDGE_ARGS", raising=False)
-    monkeypatch.setenv("MIS_EVAL_CACHE", str(tmp_path_factory.mktemp("cache") / "judge.sqlite"))
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("MIS_EVAL_CACHE", str(cache / "judge.sqlite"))
+    monkeypatch.setenv("MIS_EVAL_IMAGE_CACHE", str(cache / "validated-images.sqlite"))
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from judges.cache import JudgeCache, owner_alive
 from mis_eval.testing.fake_openai import FakeOpenAIServer, marker_reply
 from tests.test_judges_cache import cached_count, child, img, judge_for, question_of, reqs
@@ -86,3 +88,25 @@ def test_a_failed_call_releases_its_lease_at_once(img, tmp_path):
         started = time.time()
         (v,) = judge_for(srv, cache).judge(reqs(img, 0, 1), progress=False)
     assert v.ok and time.time() - started < 5
+
+
+@pytest.mark.parametrize("cache", ["on", "off"])
+def test_stalled_calls_do_not_hold_back_the_others(img, tmp_path, cache):
+    """The server holds two calls until every other item has been answered (or 20 s pass: the
+    fallback that ends the test when the judge waits for them before sending more). With 4
+    connections, the other items must all go through on the two left. Counted by the server, not
+    timed: a judge that waits for a whole batch (two batches in flight, each with one stalled
+    call) sends nothing more until the fallback."""
+    n, stalled = 60, {"q5", "q13"}
+
+    def stall(body: dict, index: int) -> str | None:
+        return "stall" if question_of(body) in stalled else None
+
+    with FakeOpenAIServer(reply=marker_reply, faults=stall, stall_for=n - len(stalled), hang=20) as srv:
+        path = tmp_path / "c.sqlite" if cache == "on" else Path("off")
+        verdicts = judge_for(srv, path, concurrency=4).judge(reqs(img, 0, n), progress=False)
+        stalls = srv.stalls
+    assert all(v.ok for v in verdicts)
+    assert len(stalls) == 2 and min(stalls) >= n - 2, (
+        f"answers sent when the stalled calls got theirs: {stalls}"
+    )

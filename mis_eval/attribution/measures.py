@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mis_eval.core.defaults import ATTRIBUTION_RESAMPLES as RESAMPLES
 from mis_eval.core.metrics import SEED, rate
 from mis_eval.core.record import Metric
 from mis_eval.core.stats import mcnemar_exact
 
-RESAMPLES = 2000
 RATES = ("ASR", "RSR", "RR", "HR")
 
 

@@ -6,12 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mis_eval.attribution import Report, analyse_results, is_variant_run, write_outputs
-from mis_eval.attribution.measures import RESAMPLES
-from mis_eval.attribution.report import markdown
-from mis_eval.core.metrics import SEED
-from mis_eval.core.record import RunRecord
+from mis_eval.core.defaults import ATTRIBUTION_RESAMPLES as RESAMPLES
+from mis_eval.core.defaults import SEED
+
+if TYPE_CHECKING:  # the analysis (numpy, scipy, pandas, matplotlib) is imported when it runs
+    from mis_eval.attribution import Report
+    from mis_eval.core.record import RunRecord
 
 HELP = (
     "multi-image attribution from run records of the mis_<split>_attribution and "
@@ -49,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mis_eval.attribution import analyse_results
+
     report = analyse_results(
         args.results or [Path("results")], models=args.model, resamples=args.resamples, seed=args.seed
     )
@@ -66,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_report(report: Report, out: Path) -> None:
+    from mis_eval.attribution import write_outputs
+    from mis_eval.attribution.report import markdown
+
     for message in report.messages:
         print(f"warning: not paired: {message}", file=sys.stderr)
     if report.results:
@@ -79,7 +86,10 @@ def report_runs(records: Sequence[RunRecord], results_dir: Path, out: Path) -> b
 
     Returns whether there was one, so a plain paper-task run prints nothing more.
     """
+    from mis_eval.attribution import analyse_results, is_variant_run
+
     if not any(is_variant_run(r) for r in records):
         return False
+
     print_report(analyse_results([results_dir / f"{r.run_id}.json" for r in records]), out)
     return True

@@ -6,9 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from mis_eval.calibration import calibrate, read_labels, report, write_calibration
-from mis_eval.records import find_runs
-
 HELP = "agreement of each judge with human labels (viewer export) and a judge-error-corrected ASR"
 
 
@@ -28,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mis_eval.calibration import calibrate, read_labels, report, write_calibration
+    from mis_eval.records import find_runs
+
     labels = read_labels(args.labels)  # a bad label file fails before anything is computed
     if not labels:
         raise ValueError(f"labels {args.labels}: no labels")

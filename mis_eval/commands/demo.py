@@ -20,8 +20,7 @@ from pathlib import Path
 from mis_eval.commands.attribution import add_out_argument, report_runs
 from mis_eval.commands.judge import judge_outputs, with_pooled
 from mis_eval.commands.run import run_lmms_eval
-from mis_eval.records import DEFAULT_RESULTS_DIR
-from mis_eval.report import summary
+from mis_eval.core.defaults import RESULTS_DIR as DEFAULT_RESULTS_DIR
 
 HELP = "run the full pipeline offline on a bundled sample (demo model + keyword judge)"
 
@@ -48,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mis_eval.report import summary
+
     env = dict(os.environ, MIS_DATA_ROOT=str(demo_data_root()), MIR_DATA_ROOT=str(mir_demo_root()))
     started = time.time()
     out = run_lmms_eval(

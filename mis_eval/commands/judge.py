@@ -6,14 +6,14 @@ import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mis_eval.core.record import RunRecord
-from mis_eval.judging import judge_logged, make_judges
-from mis_eval.lmms_io import DUPLICATES
-from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE
-from mis_eval.pooled import pooled_records
-from mis_eval.records import DEFAULT_RESULTS_DIR
-from mis_eval.report import agreement_table, summary
+from mis_eval.core.defaults import DUPLICATES
+from mis_eval.core.defaults import MAX_UNUSABLE as DEFAULT_MAX_UNUSABLE
+from mis_eval.core.defaults import RESULTS_DIR as DEFAULT_RESULTS_DIR
+
+if TYPE_CHECKING:  # judging and reporting (pandas, judges, tasks) are imported when they run
+    from mis_eval.core.record import RunRecord
 
 HELP = "judge lmms-eval --log_samples output (file or folder) and write run records"
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -75,6 +75,9 @@ def judge_outputs(
     duplicates: str = "error",
 ) -> list[RunRecord]:
     """`judge_logged`, saying which record it wrote (and the panel's agreement) as it goes."""
+    from mis_eval.judging import judge_logged, make_judges
+    from mis_eval.report import agreement_table
+
     records: list[RunRecord] = []
     for rec in judge_logged(
         path,
@@ -95,6 +98,8 @@ def judge_outputs(
 
 def with_pooled(records: list[RunRecord], results_dir: Path) -> list[RunRecord]:
     """`records` plus the pooled records they complete (MIR-SafetyBench's overall `mir_safetybench`)."""
+    from mis_eval.pooled import pooled_records
+
     pooled = pooled_records(records, results_dir)
     for rec in pooled:
         print(f"wrote {Path(results_dir) / rec.run_id}.json (pooled)")
@@ -102,6 +107,8 @@ def with_pooled(records: list[RunRecord], results_dir: Path) -> list[RunRecord]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mis_eval.report import summary
+
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     records = judge_outputs(
         args.path,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mis_eval.leaderboard import Options, build
-from mis_eval.leaderboard.table import KEEP
+from mis_eval.core.defaults import LEADERBOARD_KEEP as KEEP
 
 HELP = "rebuild the leaderboard (Markdown, CSV, static HTML with plot) from every run under results/"
 
@@ -64,6 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mis_eval.leaderboard import Options, build
+
     aliases = {}
     for a in args.alias:
         if "=" not in a:

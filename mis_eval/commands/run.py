@@ -28,12 +28,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from judges.registry import ENV_JUDGE, ENV_JUDGE_ARGS
 from mis_eval.commands.attribution import add_out_argument, report_runs
 from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs, with_pooled
-from mis_eval.judging import split_spec
 from mis_eval.redaction import Redactor, secret_values, start_pumps
-from mis_eval.report import summary
 from mis_tasks import discovery
 
 HELP = "run lmms-eval with mis-eval's tasks (all other arguments go to lmms-eval), then judge"
@@ -112,6 +109,9 @@ def _forwarding_signals(group: list[int], received: list[int]) -> Iterator[None]
 
 def run_lmms_eval(argv: Sequence[str], *, judge_spec: str | None, env: dict[str, str] | None = None) -> Path:
     """Run lmms-eval; aggregation judges with the same judge (and cache) as the step after."""
+    from judges.registry import ENV_JUDGE, ENV_JUDGE_ARGS
+    from mis_eval.judging import split_spec
+
     cmd, out = lmms_eval_command(argv)
     child_env = dict(os.environ if env is None else env)
     if judge_spec:
@@ -145,6 +145,8 @@ def run_lmms_eval(argv: Sequence[str], *, judge_spec: str | None, env: dict[str,
 
 
 def run(args: argparse.Namespace) -> int:
+    from mis_eval.report import summary
+
     if not args.passthrough:
         print("usage: mis-eval run --model M [--model_args A] --tasks mis_hard [other lmms-eval options]")
         return 2

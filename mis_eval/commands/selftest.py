@@ -12,17 +12,6 @@ import sys
 import traceback
 from pathlib import Path
 
-from mis_eval.core.files import atomic_write
-from mis_eval.core.record import utc_now
-from mis_eval.leaderboard.sources import lmms_model_name
-from mis_eval.leaderboard.spec import load_spec
-from mis_eval.records import slug
-from mis_eval.selftest.card import Card, read_baseline, redact_args, write_card
-from mis_eval.selftest.compare import check_finite, evaluate, measurements
-from mis_eval.selftest.config import load_config
-from mis_eval.selftest.flips import VIEWER_DIR, flip_checks, flip_report, judged_records
-from mis_eval.viewer import build_viewer
-
 HELP = "run a quick/full suite on a model, judge it, gate on thresholds and a baseline (exit 1 on regression)"
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_RUN = 0, 1, 2, 3
 
@@ -64,7 +53,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from judges.registry import default_judge_name
+    from mis_eval.core.files import atomic_write
+    from mis_eval.core.record import utc_now
+    from mis_eval.leaderboard.sources import lmms_model_name
+    from mis_eval.leaderboard.spec import load_spec
+    from mis_eval.records import slug
+    from mis_eval.selftest.card import Card, read_baseline, redact_args, write_card
+    from mis_eval.selftest.compare import check_finite, evaluate, measurements
+    from mis_eval.selftest.config import load_config
+    from mis_eval.selftest.flips import VIEWER_DIR, flip_checks, flip_report, judged_records
     from mis_eval.selftest.runner import SuiteError, run_suite
+    from mis_eval.viewer import build_viewer
 
     try:
         config = load_config(args.config)

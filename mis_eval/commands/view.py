@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from mis_eval.viewer import build_viewer
-
 HELP = "static HTML viewer (offline, escaped) for one run record or every run under a folder"
 
 
@@ -22,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mis_eval.viewer import build_viewer
+
     viewer = build_viewer(
         args.paths, args.out, data_root=args.data_root, title=args.title, progress=not args.no_progress
     )

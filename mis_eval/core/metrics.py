@@ -12,12 +12,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta
 
+from mis_eval.core.defaults import SEED
 from mis_eval.core.record import BreakdownRow, Metric
 
 BOOTSTRAP_RESAMPLES = 1000
-SEED = 1234
 ALPHA = 0.05  # 95% intervals
 
 # Interval methods, written into every Metric (`ci_method`) so a reader of a run record knows.
@@ -33,6 +32,8 @@ def exact_interval(x: Any, n: Any, alpha: float = ALPHA) -> tuple[Any, Any]:
     95% (86.8% at p = 2%, n = 100; 63% at p = 0.2%, n = 510). Wilson is close but still dips to
     91.6% at p = 0.2%, n = 510. Clopper-Pearson never covers less than 95%.
     """
+    from scipy.stats import beta  # here, not at import: scipy.stats takes ~0.7 s to import
+
     x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         lo = np.where(x > 0, beta.ppf(alpha / 2, x, n - x + 1), 0.0)

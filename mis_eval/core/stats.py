@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from scipy.stats import binomtest
-
 
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value for b and c discordant pairs (binomial, p = 1/2).
@@ -15,4 +13,6 @@ def mcnemar_exact(b: int, c: int) -> float:
         raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
     if b + c == 0:
         return 1.0
+    from scipy.stats import binomtest  # here, not at import: scipy.stats takes ~0.7 s to import
+
     return float(binomtest(b, b + c, 0.5, alternative="two-sided").pvalue)

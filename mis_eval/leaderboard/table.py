@@ -13,11 +13,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from mis_eval.core.defaults import LEADERBOARD_KEEP as KEEP
 from mis_eval.core.record import Metric
 from mis_eval.leaderboard.entries import Entry, Key
 from mis_eval.leaderboard.spec import Better, Spec, Summary
-
-KEEP = ("newest", "per-judge")
 
 
 @dataclass

@@ -14,9 +14,10 @@ background thread), so clients are exercised end to end: HTTP errors, headers, t
 Fault kinds: "429" (with Retry-After), "500", "401" (echoes the Authorization header, as a
 careless server might), "403" (no access to the model), "hang" (answers after `hang` seconds),
 "malformed" (HTTP 200, broken JSON), "garbage" (valid API answer, nonsense content),
-"refusal" (message.refusal set, content null). `faults` is a list consumed one per call (None =
-answer normally), or a callable `(body, call_index) -> kind | None`; `fault_rate` injects random
-`fault_kinds`.
+"refusal" (message.refusal set, content null), "stall" (answers once the server has answered
+`stall_for` requests in all, or after `hang` seconds; `stalls` records how many it had).
+`faults` is a list consumed one per call (None = answer normally), or a callable
+`(body, call_index) -> kind | None`; `fault_rate` injects random `fault_kinds`.
 
 Hostile kinds (a server that means harm, or is badly broken): "drip" (a normal answer sent one
 byte every `drip` seconds), "huge" (a valid answer of `huge` bytes, chunked, made as it is sent;
@@ -53,6 +54,7 @@ FAULT_KINDS = (
     "401",
     "403",
     "hang",
+    "stall",
     "malformed",
     "garbage",
     "refusal",
@@ -112,6 +114,7 @@ class FakeOpenAIServer:
         drip: float = 1.0,
         huge: int = 50 * 1024**2,
         redirect_to: str | None = None,
+        stall_for: int = 0,
         models: Sequence[str] = ("fake-gpt",),
         port: int = 0,
     ) -> None:
@@ -122,6 +125,8 @@ class FakeOpenAIServer:
         self.fault_rate, self.fault_kinds, self.rng = fault_rate, tuple(fault_kinds), random.Random(seed)
         self.retry_after, self.hang, self.models, self.port = retry_after, hang, tuple(models), port
         self.drip, self.huge, self._redirect_to = drip, huge, redirect_to
+        self.stall_for = stall_for
+        self.stalls: list[int] = []  # per stalled request: answers sent when it was answered
         self.requests: list[dict[str, Any]] = []  # JSON bodies, arrival order
         self.paths: list[str] = []  # the route of each request ("/v1/chat/completions", "/v1/completions")
         self.auth: list[str] = []  # Authorization header of each request ("" if none)
@@ -130,6 +135,7 @@ class FakeOpenAIServer:
         self.bytes_sent = 0  # body bytes of "huge" answers written before each finished or was cut off
         self.completed = 0  # normal answers sent
         self.inflight = self.max_inflight = 0  # concurrent requests being handled (now / peak)
+        self._busy = [0.0, 0.0, 0.0]  # [first arrival, last change, integral of inflight over time]
         self._scripted = list(faults) if isinstance(faults, Sequence) else []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -192,7 +198,8 @@ class FakeOpenAIServer:
 
     async def _stats(self, request: web.Request) -> web.Response:
         stats = {"calls": self.calls, "completed": self.completed, "faults": self.faults_served}
-        return web.json_response(stats | {"max_inflight": self.max_inflight})
+        inflight = {"max_inflight": self.max_inflight, "mean_inflight": round(self.mean_inflight, 2)}
+        return web.json_response(stats | inflight)
 
     def _fault_for(self, body: dict[str, Any], index: int) -> str | None:
         if callable(self.faults):
@@ -203,13 +210,28 @@ class FakeOpenAIServer:
             return self.rng.choice(self.fault_kinds)
         return None
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        self.inflight += 1
+    @property
+    def mean_inflight(self) -> float:
+        """Requests in flight on average, from the first arrival to the last answer."""
+        first, last, area = self._busy
+        return area / (last - first) if last > first else float(self.inflight)
+
+    def _count(self, change: int) -> None:
+        now = time.perf_counter()
+        busy = self._busy
+        if not self.requests and change > 0 and not self.inflight:
+            busy[0] = busy[1] = now
+        busy[2] += self.inflight * (now - busy[1])
+        busy[1] = now
+        self.inflight += change
         self.max_inflight = max(self.max_inflight, self.inflight)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self._count(+1)
         try:
             return await self._answer(request)
         finally:
-            self.inflight -= 1
+            self._count(-1)
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -238,6 +260,11 @@ class FakeOpenAIServer:
             raise redirect(self.redirect_to)
         if fault == "hang":
             await asyncio.sleep(self.hang)
+        elif fault == "stall":
+            deadline = time.monotonic() + self.hang
+            while self.completed < self.stall_for and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            self.stalls.append(self.completed)
         elif self.latency:
             await asyncio.sleep(self.latency)
         if fault == "malformed":

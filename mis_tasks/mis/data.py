@@ -9,13 +9,13 @@ from typing import Any
 from mis_tasks.common import (
     DataError,
     check_fields,
-    check_image,
     data_root,
     read_json,
     remember,
     require_records,
     resolve_inside,
     stamp_fingerprint,
+    validate_images,
 )
 from mis_tasks.mis.variants import SPLITS, VARIANTS, parse_task
 
@@ -54,6 +54,7 @@ def load_split(
     task = task or f"mis_{split}"
     records: list[dict[str, Any]] = []
     seen: set[str] = set()
+    images_of: list[tuple[Path, str]] = []  # (image, record), decoded together after the schema checks
     for i, rec in enumerate(raw):
         where = f"{path} record #{i}" + (f" (id={rec.get('id')})" if isinstance(rec, dict) else "")
         check_fields(rec, FIELDS, where)
@@ -62,9 +63,7 @@ def load_split(
             raise DataError(f"{where}: duplicate id {rid}")
         seen.add(rid)
         images = [resolve_inside(root, rec[k], where) for k in ("image_path1", "image_path2")]
-        if check_images:
-            for img in images:
-                check_image(img, where)
+        images_of += [(img, where) for img in images]
         records.append(
             {
                 **{k: rec[k] for k in FIELDS},
@@ -73,6 +72,8 @@ def load_split(
                 "image_paths": [str(p) for p in images],
             }
         )
+    if check_images:
+        validate_images(images_of)
     return stamp_fingerprint(records, [path], lambda r: {k: r[k] for k in FIELDS})
 
 

@@ -18,10 +18,10 @@ from typing import Any
 from mis_tasks.common import (
     DataError,
     check_fields,
-    check_image,
     require_records,
     stamp_fingerprint,
     task_loader,
+    validate_images,
 )
 from mis_tasks.mm_safetybench.typography import renderer_id
 
@@ -157,6 +157,7 @@ def load_variant(
     images = image_dir(root) if root else None
     records: list[dict[str, Any]] = []
     missing: list[str] = []
+    images_of: list[tuple[Path, str]] = []  # (image, record), decoded together after the loop
     for scenario, recs in questions.items():
         for qid, rec in recs.items():
             if keep is not None and qid not in keep.get(scenario, set()):
@@ -166,10 +167,7 @@ def load_variant(
             if found is None:
                 missing.append(where)
                 continue
-            if check_images:
-                for key in ("image_path", "sd_path"):
-                    if found[key]:
-                        check_image(Path(found[key]), where)
+            images_of += [(Path(found[k]), where) for k in ("image_path", "sd_path") if found[k]]
             records.append(
                 {
                     "id": f"{scenario}/{qid}",
@@ -185,6 +183,8 @@ def load_variant(
                     "typo_renderer": renderer_id() if found["image_origin"] != "file" else "",
                 }
             )
+    if check_images:
+        validate_images(images_of)
     if missing:
         hint = "set MMSB_DATA_ROOT to the MM-SafetyBench data folder (imgs/<scenario>/<kind>/<id>.jpg)"
         raise DataError(

@@ -17,12 +17,12 @@ from typing import Any
 from mis_tasks.common import (
     DataError,
     check_fields,
-    check_image,
     read_json,
     require_records,
     resolve_inside,
     stamp_fingerprint,
     task_loader,
+    validate_images,
 )
 
 FILES = {"gen": "siuo_gen.json", "mcqa": "siuo_mcqa.json"}
@@ -73,6 +73,7 @@ def load(root: Path | None, kind: str, *, task: str, check_images: bool = True) 
     images = image_dir(root)
     records: list[dict[str, Any]] = []
     seen: set[str] = set()
+    images_of: list[tuple[Path, str]] = []  # (image, record), decoded together after the schema checks
     for i, rec in enumerate(raw):
         qid = f" (question_id={rec.get('question_id')})" if isinstance(rec, dict) else ""
         where = f"{path} record #{i}{qid}"
@@ -84,10 +85,11 @@ def load(root: Path | None, kind: str, *, task: str, check_images: bool = True) 
             raise DataError(f"{where}: duplicate question_id {rid}")
         seen.add(rid)
         image = resolve_inside(images, rec["image"], where)
-        if check_images:
-            check_image(image, where)
+        images_of.append((image, where))
         fields = {k: rec[k] for k in FIELDS[kind]}
         records.append({**fields, "id": rid, "task": task, "image_path": str(image)})
+    if check_images:
+        validate_images(images_of)
     stamp_fingerprint(records, [path], lambda r: {k: r[k] for k in FIELDS[kind]})
     return records
 

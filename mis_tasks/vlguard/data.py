@@ -16,12 +16,12 @@ from typing import Any
 from mis_tasks.common import (
     DataError,
     check_fields,
-    check_image,
     read_json,
     require_records,
     resolve_inside,
     stamp_fingerprint,
     task_loader,
+    validate_images,
 )
 
 SUBSETS = ("safe_safes", "safe_unsafes", "unsafes")
@@ -86,6 +86,7 @@ def load_subset(
     images: Path | None = None
     records: list[dict[str, Any]] = []
     seen: set[str] = set()
+    images_of: list[tuple[Path, str]] = []  # (image, record), decoded together after the schema checks
     for i, rec in enumerate(raw):
         where = f"{path} record #{i}" + (f" (id={rec.get('id')})" if isinstance(rec, dict) else "")
         check_fields(rec, FIELDS, where)
@@ -99,8 +100,7 @@ def load_subset(
         entry = _entry(rec, key, where)
         images = images or image_dir(root, rec["image"], where)
         image = resolve_inside(images, rec["image"], where)
-        if check_images:
-            check_image(image, where)
+        images_of.append((image, where))
         reference, source = entry["response"], "test.json"
         if ref_path is not None:
             ref = references.get(rec["id"])
@@ -123,6 +123,8 @@ def load_subset(
                 "reference_source": source,
             }
         )
+    if check_images:
+        validate_images(images_of)
     require_records(records, f"{path} ({subset}: safe={want_safe} with a {key!r} entry)")
     files = [path] + ([ref_path] if ref_path else [])
     stamp_fingerprint(records, files, lambda r: {k: v for k, v in r.items() if k != "image_path"})
