@@ -206,9 +206,12 @@ def check_family(name: str, a: argparse.Namespace, dtype: Any, workdir: Path) ->
     two = visual_tokens(backend, spec, reqs[0].images)
     prompt_tokens = int(backend._encode([reqs[0].prompt], [reqs[0].images])["attention_mask"].sum())
 
-    warm = [GenRequest(r.key, r.prompt, r.images, GenParams(max_new_tokens=2), r.question) for r in reqs[:1]]
-    backend.generate(warm)  # first-call costs (CUDA context, kernels, allocator) out of the timings
-    recorder.take()
+    if not a.dry_run:  # first-call costs (CUDA context, kernels, allocator) out of the timings
+        warm = [
+            GenRequest(r.key, r.prompt, r.images, GenParams(max_new_tokens=2), r.question) for r in reqs[:1]
+        ]
+        backend.generate(warm)
+        recorder.take()
     backend.batch_size = a.batch_size
     batched_s, batched = timed(backend, reqs, recorder)
     backend.batch_size = 1
@@ -366,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     failures += [f"{m} was imported: the GPU machine has none" for m in foreign]
     if a.json:
         payload = {
-            "results": [asdict(r) for r in results],
+            "results": [{**asdict(r), "token_status": r.token_status} for r in results],
             "skipped": skipped,
             "failures": failures,
             "total_s": time.perf_counter() - started,
