@@ -43,6 +43,7 @@ import json
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from mis_eval.core.samples import FAILED_SENTINEL  # noqa: E402
 from mis_eval.testing.full_size import SPECS, Spec, build_model, write_checkpoint  # noqa: E402
 from model_adapters.backend_hf import HFBackend  # noqa: E402
 from model_adapters.batching import GenRequest  # noqa: E402
@@ -174,6 +176,9 @@ def timed(
     sync(backend.device)
     elapsed = time.perf_counter() - start
     rows = recorder.take()
+    failed = [t for t in texts if t.startswith(FAILED_SENTINEL)]
+    if failed:  # the backend records a request that raised as a failed answer
+        raise RuntimeError(f"{len(failed)} of {len(reqs)} generations failed: {failed[0][:500]}")
     if len(rows) != len(reqs) or len(texts) != len(reqs):
         raise RuntimeError(f"{len(reqs)} requests gave {len(texts)} answers and {len(rows)} token rows")
     return elapsed, rows
@@ -330,13 +335,22 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[Result] = []
     skipped: list[str] = []
+    broken: list[str] = []  # one family's failure (out of memory, ...) must not cost the others' figures
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             elapsed = time.perf_counter() - started
-            if results and elapsed > a.budget_s:
+            if elapsed > a.budget_s:
                 skipped.append(name)
                 continue
-            r = check_family(name, a, dtype, Path(tmp))
+            try:
+                r = check_family(name, a, dtype, Path(tmp))
+            except Exception as exc:  # noqa: BLE001 - reported in the summary and the exit status
+                traceback.print_exc()
+                broken.append(f"{name}: {type(exc).__name__}: {str(exc)[:300]}")
+                gc.collect()
+                if a.device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+                continue
             results.append(r)
             print(
                 f"  {name}: built in {r.build_s:.1f} s, batched {r.batched_s:.1f} s, one at a time "
@@ -366,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.family}: {r.n - r.equal_rows} batched answers differ" for r in results if r.equal_rows != r.n
         ]
     failures += [f"{name}: skipped, --budget-s {a.budget_s:.0f} spent" for name in skipped]
+    failures += broken
     failures += [f"{m} was imported: the GPU machine has none" for m in foreign]
     if a.json:
         payload = {
