@@ -2,8 +2,8 @@
 
     python benchmarks/gpu_check.py              # GPU: Qwen2-VL-7B, LLaVA-OV-7B, InternVL2.5-8B, Idefics3-8B
     python benchmarks/gpu_check.py --dry-run    # CPU, tiny configs (tests/test_gpu_check.py runs this)
-    python benchmarks/gpu_check.py --sizes mid --device cpu --dtype bfloat16 --n 2 --new-tokens 4
-                                                # CPU, published vocabularies and vision widths, bf16
+    python benchmarks/gpu_check.py --sizes mid --device cpu --dtype bfloat16 --n 2 --batch-size 2 \
+        --new-tokens 4                          # CPU, published vocabularies and vision widths, bf16
 
 On the lent GPU machine (device tool `run`; it has torch and transformers but no lmms-eval, vLLM or
 hub): the repo's working tree is what travels (a few MiB, nothing to carry), so from its root:
@@ -11,8 +11,10 @@ hub): the repo's working tree is what travels (a few MiB, nothing to carry), so 
     run(command="PYTHONUNBUFFERED=1 timeout 500 python3 benchmarks/gpu_check.py --json $OUT/gpu_check.json",
         timeout_s=560)
 
-It finishes in about 3 minutes on one H100 (estimate, see README "GPU check"), and stops starting
-new families once --budget-s (default 420 s) is spent, so the tables always print.
+It should finish in about 3 minutes on one H100 (an estimate: it has not run on a GPU yet; see the
+README, "On a GPU: the device check"). It starts no new family once --budget-s (default 420 s) is
+spent, and a family that fails (out of memory, ...) is reported while the others still run, so the
+tables always print.
 
 Each family is built from its published architecture with random weights, directly on the device
 (mis_eval/testing/full_size.py: config, tiny BPE tokenizer with the family's special tokens, the
@@ -20,8 +22,10 @@ published image-processor settings; no weights written or read), and driven thro
 transformers backend (model_adapters/backend_hf.py) exactly as lmms-eval would drive it: the
 family's prompt layout, its reference processor settings, greedy decoding. Per family it prints:
 
-* visual tokens per 1024x768 image, measured from the processor's output, against the count the
-  reference's own rule gives (qwen_vl_utils, InternVL dynamic_preprocess, LLaVA-NeXT anyres, Idefics3);
+* visual tokens of a 1024x768 image, alone and in a two-image prompt, measured from the processor's
+  output, against the count the reference's own rule gives (qwen_vl_utils, InternVL
+  dynamic_preprocess, LLaVA-NeXT anyres, Idefics3 crops); a difference fails unless listed as a
+  known deviation (LLaVA-OneVision's multi-image prompts in transformers);
 * requests/s and output tokens/s for --n requests of two images and a MIS question, batched
   (--batch-size) and one at a time, at a fixed output length: the checkpoint has no EOS, so every
   answer is --new-tokens long (checked);
