@@ -58,7 +58,11 @@ class HFBackend:
         processor_kwargs: dict[str, Any] | None = None,
         max_images: int | None = None,
         checkpoint_sampling: bool = False,
+        model: Any = None,
     ) -> None:
+        """`model`: an already-built model to serve instead of loading the checkpoint's weights (the
+        device check, benchmarks/gpu_check.py, builds random full-size models on the GPU rather than
+        write and read 16 GB of weights); `path` still gives its config, tokenizer and processor."""
         import transformers
 
         if not family.supports_hf:
@@ -75,12 +79,14 @@ class HFBackend:
         self.image_token = family.hf_image_token
         self.batch_size = max(1, int(batch_size))
         self.device = resolve_device(device)
-        model_cls = getattr(transformers, family.hf_model)
-        self.model = (
-            model_cls.from_pretrained(path, dtype=resolve_dtype(dtype), trust_remote_code=trust_remote_code)
-            .to(self.device)
-            .eval()
-        )
+        if model is None:
+            model_cls = getattr(transformers, family.hf_model)
+            model = model_cls.from_pretrained(
+                path, dtype=resolve_dtype(dtype), trust_remote_code=trust_remote_code
+            ).to(self.device)
+        else:
+            self.device = str(model.device)
+        self.model = model.eval()
         self.context = int(max_model_len or _context_length(self.model.config))
         self.checkpoint_sampling = bool(checkpoint_sampling)
         # What the checkpoint's generation_config.json would add to every generate() call

@@ -46,7 +46,44 @@ CHATML_TEXT_TEMPLATE = (
 )
 
 
-def _tokenizer(
+# The special tokens each family's processor and chat template need (names as the published tokenizers).
+QWEN2_VL_SPECIALS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+LLAVA_OV_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
+IDEFICS3_SPECIALS = [
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<image>",
+    "<fake_token_around_image>",
+    "<global-img>",
+    *(f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)),
+]
+INTERNVL_SPECIALS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<img>",
+    "</img>",
+    "<IMG_CONTEXT>",
+    "<video>",
+]
+INTERNVL_NAMED_TOKENS = {
+    "start_image_token": "<img>",
+    "end_image_token": "</img>",
+    "context_image_token": "<IMG_CONTEXT>",
+    "video_token": "<video>",
+}
+
+
+def make_tokenizer(
     specials: list[str], eos: str, pad: str, bos: str | None = None, template: str | None = None, **named: str
 ) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -66,12 +103,12 @@ def _tokenizer(
     return fast
 
 
-def _ids(tok: Any, *names: str) -> list[int]:
+def token_ids(tok: Any, *names: str) -> list[int]:
     return [tok.convert_tokens_to_ids(n) for n in names]
 
 
 def _text_config(tok: Any, eos: str, pad: str, **extra: Any) -> dict[str, Any]:
-    eos_id, pad_id = _ids(tok, eos, pad)
+    eos_id, pad_id = token_ids(tok, eos, pad)
     return dict(
         vocab_size=len(tok),
         hidden_size=WIDTH,
@@ -91,14 +128,14 @@ def _text_config(tok: Any, eos: str, pad: str, **extra: Any) -> dict[str, Any]:
 def _save(
     model: Any, processor: Any, tok: Any, eos: str, pad: str, out: Path, video_processor: str | None = None
 ) -> Path:
-    eos_id, pad_id = _ids(tok, eos, pad)
+    eos_id, pad_id = token_ids(tok, eos, pad)
     model.generation_config.eos_token_id = eos_id
     model.generation_config.pad_token_id = pad_id
     model.generation_config.bos_token_id = None
     model.save_pretrained(out)
     processor.save_pretrained(out)
     if video_processor:
-        _add_video_processor(out, video_processor)
+        add_video_processor(out, video_processor)
     return out
 
 
@@ -117,7 +154,7 @@ def _rename_weights(out: Path, old: str, new: str) -> None:
     save_file(renamed, path, metadata={"format": "pt"})
 
 
-def _add_video_processor(out: Path, class_name: str) -> None:
+def add_video_processor(out: Path, class_name: str) -> None:
     """Declare the checkpoint's video processor, as published checkpoints of these families do.
 
     vLLM loads the full processor (AutoProcessor), which for Qwen2-VL, LLaVA-OneVision and InternVL
@@ -136,17 +173,8 @@ def _qwen2_vl(out: Path) -> Path:
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    specials = [
-        "<|endoftext|>",
-        "<|im_start|>",
-        "<|im_end|>",
-        "<|vision_start|>",
-        "<|vision_end|>",
-        "<|image_pad|>",
-        "<|video_pad|>",
-    ]
-    tok = _tokenizer(specials, eos="<|im_end|>", pad="<|endoftext|>")
-    image_pad, video_pad, v_start, v_end = _ids(
+    tok = make_tokenizer(QWEN2_VL_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>")
+    image_pad, video_pad, v_start, v_end = token_ids(
         tok, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"
     )
     config = Qwen2VLConfig(
@@ -201,9 +229,8 @@ def _llava_onevision(out: Path) -> Path:
         LlavaOnevisionImageProcessorPil,
     )
 
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
-    tok = _tokenizer(specials, eos="<|im_end|>", pad="<|endoftext|>")
-    image_id, video_id = _ids(tok, "<image>", "<video>")
+    tok = make_tokenizer(LLAVA_OV_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>")
+    image_id, video_id = token_ids(tok, "<image>", "<video>")
     pinpoints = [[28, 28], [28, 56], [56, 28], [56, 56]]
     config = LlavaOnevisionConfig(
         vision_config=_siglip_config(28),
@@ -235,8 +262,8 @@ def _llava_interleave(out: Path) -> Path:
     from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
-    tok = _tokenizer(specials, eos="<|im_end|>", pad="<|endoftext|>")
-    (image_id,) = _ids(tok, "<image>")
+    tok = make_tokenizer(specials, eos="<|im_end|>", pad="<|endoftext|>")
+    (image_id,) = token_ids(tok, "<image>")
     config = LlavaConfig(
         vision_config=_siglip_config(28),
         text_config=dict(model_type="qwen2", **_text_config(tok, "<|im_end|>", "<|endoftext|>")),
@@ -261,18 +288,10 @@ def _idefics3(out: Path) -> Path:
     from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
     from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
-    rows = [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
-    specials = [
-        "<|begin_of_text|>",
-        "<|end_of_text|>",
-        "<end_of_utterance>",
-        "<image>",
-        "<fake_token_around_image>",
-        "<global-img>",
-        *rows,
-    ]
-    tok = _tokenizer(specials, eos="<end_of_utterance>", pad="<|end_of_text|>", bos="<|begin_of_text|>")
-    (image_id,) = _ids(tok, "<image>")
+    tok = make_tokenizer(
+        IDEFICS3_SPECIALS, eos="<end_of_utterance>", pad="<|end_of_text|>", bos="<|begin_of_text|>"
+    )
+    (image_id,) = token_ids(tok, "<image>")
     config = Idefics3Config(
         vision_config=dict(
             hidden_size=64,
@@ -321,18 +340,14 @@ def _internvl(out: Path) -> Path:
     from transformers import InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor
     from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
 
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>", "<video>"]
-    tok = _tokenizer(
-        specials,
+    tok = make_tokenizer(
+        INTERNVL_SPECIALS,
         eos="<|im_end|>",
         pad="<|endoftext|>",
         template=CHATML_TEXT_TEMPLATE,
-        start_image_token="<img>",
-        end_image_token="</img>",
-        context_image_token="<IMG_CONTEXT>",
-        video_token="<video>",
+        **INTERNVL_NAMED_TOKENS,
     )
-    (image_id,) = _ids(tok, "<IMG_CONTEXT>")
+    (image_id,) = token_ids(tok, "<IMG_CONTEXT>")
     config = InternVLConfig(
         vision_config=dict(
             hidden_size=64,
