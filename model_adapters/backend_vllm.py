@@ -18,6 +18,7 @@ from mis_eval.core.vllm_engine import bounded
 from model_adapters.batching import GenRequest, isolate
 from model_adapters.families import Family
 from model_adapters.hf_loading import check_model_type, load_processor, read_model_type
+from model_adapters.image_spans import ImageSpans, SpanGuard
 from model_adapters.layouts import ChatLayout
 from model_adapters.params import GenParams
 
@@ -109,6 +110,7 @@ class VLLMBackend:
         max_images: int | None = None,
         trust_remote_code: bool = False,
         processor_kwargs: dict[str, Any] | None = None,
+        image_marker: str | None = None,
         **engine_options: Any,
     ) -> None:
         import_vllm()
@@ -134,6 +136,11 @@ class VLLMBackend:
         self.image_token = family.hf_image_token if _transformers_native(model_type) else None
         tokenizer = getattr(processor, "tokenizer", processor)
         self.stop_token_ids = _token_ids(tokenizer, family, path, trust_remote_code)
+        self.guard = (
+            SpanGuard(ImageSpans.of(processor, path, image_marker or family.image_marker))
+            if family.verify_image_spans
+            else None
+        )
         self._llm: Any = None
         self._tp_group: Any = None
 
@@ -168,6 +175,8 @@ class VLLMBackend:
             for r in batch
         ]
         fits = [i for i, r in enumerate(batch) if len(r.images) <= limit]
+        if self.guard is not None:  # outside `isolate`: a template that drops images stops the run
+            self.guard.verify(_gathered(self._tp_group, [batch[i] for i in fits]), self._prompt_ids)
         texts = _synced(
             self._tp_group,
             [batch[i] for i in fits],
@@ -176,6 +185,14 @@ class VLLMBackend:
         for i, text in zip(fits, texts, strict=True):
             out[i] = text
         return out
+
+    def _prompt_ids(self, req: GenRequest) -> list[int]:
+        """The input ids the engine makes of one request (its processor's expansion of every image),
+        from a one-token generation."""
+        vllm = import_vllm()
+        params = vllm.SamplingParams(max_tokens=1, temperature=0.0)
+        (out,) = self.engine([req]).generate([prompt_input(req)], sampling_params=params, use_tqdm=False)
+        return [int(i) for i in out.prompt_token_ids]
 
     def _generate(self, llm: Any, reqs: Sequence[GenRequest]) -> list[str]:
         vllm = import_vllm()
@@ -206,6 +223,18 @@ def _tensor_parallel_group() -> Any:
 
     group = get_tp_group()
     return group if group.world_size > 1 else None
+
+
+def _gathered(tp_group: Any, reqs: list[GenRequest]) -> list[GenRequest]:
+    """Every rank's requests of one tensor-parallel replica, in rank order (the same list on each rank,
+    so each makes the same engine calls); `reqs` itself without a multi-process launch."""
+    if tp_group is None:
+        return reqs
+    import torch.distributed as dist
+
+    shards: list[Any] = [None] * tp_group.world_size
+    dist.all_gather_object(shards, reqs, group=tp_group.cpu_group)
+    return [r for shard in shards for r in shard]
 
 
 def _synced(tp_group: Any, reqs: list[GenRequest], run: Any) -> list[str]:

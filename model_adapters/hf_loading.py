@@ -44,8 +44,22 @@ def load_processor(
     except (ImportError, OSError) as exc:  # no torchvision, or a checkpoint saved without video config
         if not any(word in str(exc).lower() for word in ("torchvision", "video processor")):
             raise
-    proc_cls = getattr(transformers, family.hf_processor)
+    proc_cls = getattr(transformers, processor_class_name(family, path))
     return images_only_processor(proc_cls).from_pretrained(path, **kwargs)
+
+
+def processor_class_name(family: Family, path: str) -> str:
+    """The family's processor class; for the generic family (`AutoProcessor`), the one transformers
+    maps the checkpoint's model_type to."""
+    if family.hf_processor != "AutoProcessor":
+        return str(family.hf_processor)
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+
+    model_type = read_model_type(path)
+    name = PROCESSOR_MAPPING_NAMES.get(model_type)
+    if not isinstance(name, str):
+        raise CheckpointError(f"transformers has no processor class for {model_type!r} (checkpoint {path!r})")
+    return name
 
 
 def read_model_type(path: str) -> str:
