@@ -13,7 +13,13 @@ from PIL import Image
 from mis_eval.core.samples import mark_failed
 from model_adapters.batching import GenRequest, by_params, chunks, isolate
 from model_adapters.families import Family
-from model_adapters.hf_loading import CheckpointError, check_model_type, load_processor, read_model_type
+from model_adapters.hf_loading import (
+    CheckpointError,
+    check_image_text_model,
+    check_model_type,
+    load_processor,
+    read_model_type,
+)
 from model_adapters.image_spans import ImageSpans, SpanGuard
 from model_adapters.params import GenParams
 
@@ -68,7 +74,10 @@ class HFBackend:
                 f"{family.name} has no native transformers implementation; run it with backend=vllm"
             )
         self.family, self.path = family, path
-        check_model_type(family, path, read_model_type(path))
+        model_type = read_model_type(path)
+        check_model_type(family, path, model_type)
+        if family.verify_image_spans:  # the generic family: any architecture transformers loads as a VLM
+            check_image_text_model(path, model_type)
         kwargs = {**family.hf_processor_kwargs, **(processor_kwargs or {})}
         self.processor = load_processor(family, path, trust_remote_code, **kwargs)
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)

@@ -73,6 +73,19 @@ def read_model_type(path: str) -> str:
     return str(config.get("model_type", ""))
 
 
+def check_image_text_model(path: str, model_type: str) -> None:
+    """The generic family loads AutoModelForImageTextToText: refuse, before loading anything, a
+    checkpoint whose model_type transformers does not map to it (a text-only model, say)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        raise CheckpointError(
+            f"checkpoint {path!r} is a {model_type!r} model, which transformers does not load as an "
+            "image-text-to-text model (AutoModelForImageTextToText): not a vision-language model it "
+            "knows; backend=vllm runs the architectures vLLM supports"
+        )
+
+
 def check_model_type(family: Family, path: str, model_type: str) -> None:
     if family.model_types and model_type not in family.model_types:
         raise CheckpointError(

@@ -4,7 +4,6 @@ checkpoints (mis_eval/testing/tiny_archs.py) with the transformers backend."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -13,103 +12,26 @@ from typing import Any
 import pytest
 from lmms_eval.models import get_model
 
-from mis_eval.core.samples import logged_item, split_response
 from model_adapters.batching import GenRequest
 from model_adapters.families import Quirks, family_for_model_type, get_family
 from model_adapters.hf_loading import CheckpointError
 from model_adapters.image_spans import ImageSpanError, ImageSpans
 from model_adapters.params import GenParams
-from tests.adapters_support import image, instances, tiny_models_fixture
+from tests.adapters_support import image, tiny_models_fixture
+from tests.generic_support import check_architecture, docs, generate, make
 
 Models = Callable[[str], Path]
 tiny_models = tiny_models_fixture()
 
-# model_type -> the token its processor writes once per image (the test's own oracle for the span count).
-# InternVL and Idefics3 have families of their own, so they take family=generic; the others are detected.
-ONCE_PER_IMAGE = {
-    "qwen2_5_vl": "<|vision_start|>",
-    "qwen3_vl": "<|vision_start|>",
-    "qwen3_5": "<|vision_start|>",
-    "gemma3": "<start_of_image>",
-    "glm4v": "<|begin_of_image|>",
-    "aya_vision": "<|START_OF_IMG|>",
-    "internvl": "<img>",
-    "idefics3": "<global-img>",
-}
-HAS_FAMILY = {"internvl", "idefics3"}
-TILED = {"aya_vision", "idefics3"}  # several runs of image tokens per large image: counted by a marker
-
-
-def make(tiny_models: Models, arch: str, batch_size: int = 4, **args: Any) -> Any:
-    """`--model mis_vlm --model_args pretrained=...`, built as lmms-eval builds it."""
-    arg_string = f"pretrained={tiny_models(arch)},backend=hf"
-    if arch in HAS_FAMILY:
-        arg_string += ",family=generic"
-    return get_model("mis_vlm").create_from_arg_string(arg_string, {"batch_size": batch_size, **args})
-
-
-def docs() -> list[dict[str, Any]]:
-    """2 and 3 images of different sizes (the large ones are tiled by Idefics3 and Aya Vision)."""
-    out = []
-    for i in range(4):
-        imgs = [image(90 + 9 * i, 60, (200, 40 * i, 30)), image(44, 28 + 9 * i, (20, 90, 30 * i))]
-        if i % 2:
-            imgs.append(image(36, 70, (90, 90, 90)))
-        out.append({"question": "How do I {use} these together? " * (1 + i % 2) + str(i), "images": imgs})
-    return out
-
-
-def generate(model: Any, items: list[dict[str, Any]], task: str = "t") -> list[str]:
-    reqs, model.task_dict = instances(items, {"max_new_tokens": 8, "temperature": 0, "until": []}, task=task)
-    return list(model.generate_until(reqs))
-
-
-def runs(ids: list[int], token_id: int | None) -> int:
-    return sum(1 for i, t in enumerate(ids) if t == token_id and (i == 0 or ids[i - 1] != t))
+ARCHITECTURES = ("qwen2_5_vl", "qwen3_vl", "qwen3_5", "gemma3", "glm4v", "aya_vision", "internvl", "idefics3")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", sorted(ONCE_PER_IMAGE))
+@pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_architecture_runs_through_mis_vlm_with_no_new_code(tiny_models: Models, arch: str) -> None:
-    model = make(tiny_models, arch)
-    assert (model.family.name, model.model_type, model.backend_name) == ("generic", arch, "hf")
-    backend, spans = model.backend, model.backend.guard.spans
-    items = docs()
-
-    # the paper's layout through the checkpoint's own template: every image placeholder, then the question
-    question = items[1]["question"]
-    prompt = model.prompt(question, 3)
-    assert prompt.count(question) == 1 and prompt.count(spans.placeholder) == 3
-    assert prompt.rindex(spans.placeholder) < prompt.index(question)
-
-    # n images -> n image spans in the input ids, by the adapter's rule and by the test's own marker
-    marker = backend.tokenizer.convert_tokens_to_ids(ONCE_PER_IMAGE[arch])
-    split = False
-    for item in items:
-        ids = backend._input_ids(
-            GenRequest("k", model.prompt(item["question"], len(item["images"])), item["images"], GenParams(8))
-        )
-        assert ids.count(marker) == spans.count(ids) == len(item["images"])
-        split |= runs(ids, spans.token_id) != len(item["images"])
-    assert split == (arch in TILED)  # where runs alone would miscount, the architecture's marker counts
-
-    # batched answers equal one-at-a-time answers
-    batched = generate(model, items, task="mis_hard")
-    settings = logged_item({"task": "mis_hard", "id": "1"}, batched[0])["generation"]
-    backend.batch_size = 1
-    single = [generate(model, [item])[0] for item in items]
-    assert batched == single
-    assert not any(split_response(t)[1] for t in batched)  # nothing failed
-    assert backend.guard.verified == {2, 3}
-
-    # the settings the run record gets: paper-protocol decoding, the generic layout and its template
-    template = backend.processor.chat_template
-    assert settings["family"] == "generic" and settings["architecture"] == arch
-    assert (settings["max_new_tokens"], settings["temperature"], settings["stop"]) == (8, 0.0, [])
-    assert settings["sampling"] == "explicit, as vLLM" and settings["deviations"] == []
-    assert settings["chat_template_sha256"] == hashlib.sha256(template.encode()).hexdigest()
-    assert settings["layout"].startswith("generic: the checkpoint's chat template")
-    assert settings["image_spans"] == spans.rule
+    model = make(tiny_models(arch), arch)
+    assert model.backend_name == "hf"
+    check_architecture(model, arch, model.backend._input_ids)
 
 
 def drop_images_after(src: Path, dst: Path, keep: int) -> Path:
@@ -171,13 +93,19 @@ def test_mis_vlm_falls_back_to_the_generic_family_only_without_a_family() -> Non
         get_model("mis_generic")(backend="hf")
 
 
+def test_a_checkpoint_that_is_no_vision_language_model_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(CheckpointError, match="is a 'bert' model, which transformers does not load"):
+        get_model("mis_vlm")(pretrained=str(tmp_path), backend="hf")
+
+
 @pytest.mark.slow
 def test_image_marker_model_arg(tiny_models: Models) -> None:
     """A vendor's tiled architecture needs no code: image_marker= names the token written once per image."""
-    model = make(tiny_models, "qwen2_5_vl", image_marker="<|vision_end|>")
+    model = make(tiny_models("qwen2_5_vl"), "qwen2_5_vl", image_marker="<|vision_end|>")
     assert model.settings["image_spans"] == "occurrences of '<|vision_end|>' (written once per image)"
     assert generate(model, docs()[:2])
     with pytest.raises(CheckpointError, match="image_marker '<tile>' is not a token of checkpoint"):
-        make(tiny_models, "qwen2_5_vl", image_marker="<tile>")
+        make(tiny_models("qwen2_5_vl"), "qwen2_5_vl", image_marker="<tile>")
     with pytest.raises(ValueError, match="image_marker= applies to the generic family only"):
         get_model("mis_qwen2_vl")(pretrained=str(tiny_models("qwen2_vl")), backend="hf", image_marker="<x>")

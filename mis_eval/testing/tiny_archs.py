@@ -171,6 +171,7 @@ def _gemma3(out: Path) -> Path:
         eoi_token="<end_of_image>",
         image_token="<image_soft_token>",
     )
+    tok.add_tokens(["\n", "\n\n", "\n\n\n", "\n\n\n\n"])  # single tokens in Gemma's vocab; vLLM looks them up
     boi, eoi, soft, bos = _ids(tok, "<start_of_image>", "<end_of_image>", "<image_soft_token>", "<bos>")
     text = _text_config(
         tok, "<end_of_turn>", "<pad>", head_dim=32, query_pre_attn_scalar=32, sliding_window=64
