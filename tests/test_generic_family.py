@@ -4,6 +4,7 @@ checkpoints (mis_eval/testing/tiny_archs.py) with the transformers backend."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from lmms_eval.models import get_model
 
+from mis_eval.records import find_runs
 from model_adapters.batching import GenRequest
 from model_adapters.families import Quirks, family_for_model_type, get_family
 from model_adapters.hf_loading import CheckpointError
@@ -109,3 +111,31 @@ def test_image_marker_model_arg(tiny_models: Models) -> None:
         make(tiny_models("qwen2_5_vl"), "qwen2_5_vl", image_marker="<tile>")
     with pytest.raises(ValueError, match="image_marker= applies to the generic family only"):
         get_model("mis_qwen2_vl")(pretrained=str(tiny_models("qwen2_vl")), backend="hf", image_marker="<x>")
+
+
+@pytest.mark.slow
+def test_selftest_runs_a_new_architecture_in_one_step(
+    tiny_models: Models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mis-eval selftest --model mis_vlm --model_args pretrained=PATH --config offline` on a checkpoint
+    no family knows (Gemma 3): it generates through the generic family, judges and gates."""
+    from mis_eval.cli import build_parser, main
+    from mis_eval.commands.demo import demo_data_root
+
+    for spelling in ("--model_args", "--model-args"):
+        parsed = build_parser().parse_args(["selftest", "--model", "mis_vlm", spelling, "pretrained=x"])
+        assert parsed.model_args == "pretrained=x"
+    monkeypatch.setenv("MIS_DATA_ROOT", str(demo_data_root()))
+    path = tiny_models("gemma3")
+    out = tmp_path / "report"
+    model_args = f"pretrained={path},max_new_tokens=4"
+    argv = ["selftest", "--model", "mis_vlm", "--model_args", model_args, "--config", "offline"]
+    code = main([*argv, "--out", str(out), "--batch-size", "8", "--no-progress"])
+    report = json.loads((out / "report.json").read_text())
+    # a random model refuses nothing: the offline gate (ASR at most 90) fails, as it should
+    assert code == 1 and report["verdict"] == "fail"
+    assert report["measurements"]["mis_hard/ASR"]["n"] == 6
+    (run,) = [r for _, r in find_runs([out / "runs"]) if r.task.name == "mis_hard"]
+    adapter = run.generation["adapter"]
+    assert (adapter["family"], adapter["architecture"], adapter["backend"]) == ("generic", "gemma3", "hf")
+    assert adapter["deviations"] == ["max_new_tokens=4 (overrides the task's budget)"]

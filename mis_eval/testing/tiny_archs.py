@@ -12,7 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mis_eval.testing.tiny import INIT, QWEN2_VL_TEMPLATE, WIDTH, _ids, _save, _text_config, _tokenizer
+from mis_eval.testing.tiny import (
+    INIT,
+    QWEN2_VL_TEMPLATE,
+    WIDTH,
+    _ids,
+    _rename_weights,
+    _save,
+    _text_config,
+    _tokenizer,
+)
 from model_adapters.hf_loading import images_only_processor
 
 
@@ -31,7 +40,6 @@ GEMMA3_TEMPLATE = _typed_template(
     "{{ bos_token }}<start_of_turn>user\n", "<start_of_image>", "<start_of_turn>model\n", "<end_of_turn>\n"
 )
 MISTRAL3_TEMPLATE = _typed_template("{{ bos_token }}[INST]", "[IMG]", "", "[/INST]")
-SMOLVLM_TEMPLATE = _typed_template("<|im_start|>User:", "<image>", "Assistant:", "<end_of_utterance>\n")
 INTERNVL_TEMPLATE = _typed_template(
     "<|im_start|>user\n", "<IMG_CONTEXT>\n", "<|im_start|>assistant\n", "<|im_end|>\n"
 )
@@ -191,7 +199,9 @@ def _gemma3(out: Path) -> Path:
     processor = Gemma3Processor(
         image_processor=image_processor, tokenizer=tok, image_seq_length=4, chat_template=GEMMA3_TEMPLATE
     )
-    return _save(Gemma3ForConditionalGeneration(config), processor, tok, "<end_of_turn>", "<pad>", out)
+    _save(Gemma3ForConditionalGeneration(config), processor, tok, "<end_of_turn>", "<pad>", out)
+    _rename_weights(out, "vision_tower.", "vision_tower.vision_model.")  # the published SigLIP names
+    return out
 
 
 def _mistral3(out: Path) -> Path:
@@ -236,41 +246,6 @@ def _internvl(out: Path) -> Path:
     from mis_eval.testing.tiny import _internvl as family_builder
 
     return family_builder(out, INTERNVL_TEMPLATE)
-
-
-def _smolvlm(out: Path) -> Path:
-    from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration, SmolVLMProcessor
-    from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
-
-    rows = [f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)]
-    specials = ["<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<image>", "<fake_token_around_image>"]
-    specials += ["<global-img>", *rows]
-    tok = _tokenizer(specials, eos="<end_of_utterance>", pad="<|endoftext|>")
-    (image_id,) = _ids(tok, "<image>")
-    config = SmolVLMConfig(
-        vision_config=dict(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=28,
-            patch_size=14,
-            initializer_range=INIT,
-        ),
-        text_config=dict(model_type="llama", **_text_config(tok, "<end_of_utterance>", "<|endoftext|>")),
-        image_token_id=image_id,
-        scale_factor=2,
-    )
-    image_processor = SmolVLMImageProcessorPil(size={"longest_edge": 56}, max_image_size={"longest_edge": 28})
-    processor = images_only_processor(SmolVLMProcessor)(
-        image_processor=image_processor,
-        tokenizer=tok,
-        video_processor=None,
-        image_seq_len=1,
-        chat_template=SMOLVLM_TEMPLATE,
-    )
-    model = SmolVLMForConditionalGeneration(config)
-    return _save(model, processor, tok, "<end_of_utterance>", "<|endoftext|>", out, "SmolVLMVideoProcessor")
 
 
 def _glm4v(out: Path) -> Path:
@@ -348,7 +323,9 @@ def _aya_vision(out: Path) -> Path:
         chat_template=AYA_TEMPLATE,
     )
     model = AyaVisionForConditionalGeneration(config)
-    return _save(model, processor, tok, "<|END_OF_TURN_TOKEN|>", "<PAD>", out)
+    _save(model, processor, tok, "<|END_OF_TURN_TOKEN|>", "<PAD>", out)
+    _rename_weights(out, "vision_tower.", "vision_tower.vision_model.")  # the published SigLIP names
+    return out
 
 
 def _qwen3_5(out: Path) -> Path:
@@ -412,7 +389,7 @@ def _llama4(out: Path) -> Path:
         intermediate_size_mlp=2 * WIDTH,
         num_local_experts=2,
         interleave_moe_layer_step=2,
-        attention_chunk_size=64,
+        attention_chunk_size=128,  # vLLM wants a multiple of its 128-token KV block
     )
     text["bos_token_id"] = bos
     config = Llama4Config(
@@ -447,7 +424,6 @@ ARCHITECTURES: dict[str, Callable[[Path], Path]] = {
     "gemma3": _gemma3,
     "mistral3": _mistral3,
     "internvl": _internvl,
-    "smolvlm": _smolvlm,
     "glm4v": _glm4v,
     "aya_vision": _aya_vision,
     "qwen3_5": _qwen3_5,

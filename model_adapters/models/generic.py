@@ -18,8 +18,8 @@ ARCHITECTURES = {
     # Pixtral rows: [IMG]*w [IMG_BREAK] ... [IMG]*w [IMG_END]
     "mistral3": Quirks(image_marker="image_end_token"),
     # tiles: <row_1_col_1><image>*k ... <global-img><image>*k<fake_token_around_image>
-    "smolvlm": Quirks(image_marker="<global-img>"),
     "idefics3": Quirks(image_marker="<global-img>"),
+    "smolvlm": Quirks(image_marker="<global-img>"),  # Idefics3's tiling (untested: needs num2words)
     # tiles: <|START_OF_IMG|>TILE_1<|IMG_PATCH|>*k ... TILE_GLOBAL<|IMG_PATCH|>*k<|END_OF_IMG|>
     "aya_vision": Quirks(image_marker="start_of_img_token"),
 }
