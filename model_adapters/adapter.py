@@ -83,8 +83,9 @@ class MultiImageModel(lmms):
     chunk_size (requests per vLLM call, default 512), processor_kwargs (JSON), trust_remote_code, seed,
     cache (JSONL of finished answers, for resuming), checkpoint_sampling (transformers: keep the
     checkpoint's generation_config extras such as repetition_penalty; default off, as the reference's
-    vLLM sampling); any other arg is passed to vllm.LLM (e.g.
-    enforce_eager, quantization, distributed_executor_backend).
+    vLLM sampling), image_marker (generic family: a token the processor writes once per image, for
+    architectures that write one image as several runs of image tokens); any other arg is passed to
+    vllm.LLM (e.g. enforce_eager, quantization, distributed_executor_backend).
     """
 
     family_name: ClassVar[str | None] = None
