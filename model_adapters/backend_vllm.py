@@ -175,13 +175,13 @@ class VLLMBackend:
             for r in batch
         ]
         fits = [i for i, r in enumerate(batch) if len(r.images) <= limit]
-        if self.guard is not None:  # outside `isolate`: a template that drops images stops the run
-            self.guard.verify(_gathered(self._tp_group, [batch[i] for i in fits]), self._prompt_ids)
-        texts = _synced(
-            self._tp_group,
-            [batch[i] for i in fits],
-            lambda reqs: isolate(reqs, lambda rs: self._generate(llm, rs)),
-        )
+
+        def run(reqs: list[GenRequest]) -> list[str]:
+            if self.guard is not None:  # outside `isolate`: a template that drops images stops the run
+                self.guard.verify(reqs, self._prompt_ids)
+            return isolate(reqs, lambda rs: self._generate(llm, rs))
+
+        texts = _synced(self._tp_group, [batch[i] for i in fits], run)
         for i, text in zip(fits, texts, strict=True):
             out[i] = text
         return out
@@ -223,18 +223,6 @@ def _tensor_parallel_group() -> Any:
 
     group = get_tp_group()
     return group if group.world_size > 1 else None
-
-
-def _gathered(tp_group: Any, reqs: list[GenRequest]) -> list[GenRequest]:
-    """Every rank's requests of one tensor-parallel replica, in rank order (the same list on each rank,
-    so each makes the same engine calls); `reqs` itself without a multi-process launch."""
-    if tp_group is None:
-        return reqs
-    import torch.distributed as dist
-
-    shards: list[Any] = [None] * tp_group.world_size
-    dist.all_gather_object(shards, reqs, group=tp_group.cpu_group)
-    return [r for shard in shards for r in shard]
 
 
 def _synced(tp_group: Any, reqs: list[GenRequest], run: Any) -> list[str]:
