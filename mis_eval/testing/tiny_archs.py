@@ -69,7 +69,7 @@ QWEN_SPECIALS = [
 ]
 QWEN_PIXELS = {"shortest_edge": 4 * 28 * 28, "longest_edge": 16 * 28 * 28}  # min/max pixels
 MROPE = {"rope_type": "default", "mrope_section": [4, 6, 6], "rope_theta": 10000.0}
-# GLM rotates half of each 32-wide head: 8 frequencies, split over (t, h, w)
+# GLM and Qwen3.5 rotate half of each 32-wide head: 8 frequencies, split over (t, h, w)
 GLM_ROPE = {**MROPE, "mrope_section": [2, 3, 3], "partial_rotary_factor": 0.5}
 
 
@@ -338,7 +338,7 @@ def _qwen3_5(out: Path) -> Path:
         "<|im_end|>",
         "<|endoftext|>",
         head_dim=32,
-        rope_parameters={**MROPE, "partial_rotary_factor": 0.5},
+        rope_parameters=GLM_ROPE,
         layer_types=["linear_attention", "full_attention"],
         linear_key_head_dim=16,
         linear_value_head_dim=16,
