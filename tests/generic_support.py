@@ -32,6 +32,8 @@ HAS_FAMILY = {"internvl", "idefics3"}  # model types a family claims: these take
 TILED = {"aya_vision", "idefics3", "mistral3"}  # several runs of image tokens per large image
 # vLLM on CPU as tests/test_vllm_engine.py runs it: small KV cache, no torch.compile
 ENGINE = {"enforce_eager": True, "kv_cache_memory_bytes": 256 << 20, "max_model_len": 2048}
+# vLLM's CPU kernels for Qwen3.5's gated-delta-net layers take bfloat16 only
+VLLM_DTYPE = {"qwen3_5": "bfloat16"}
 TASK_GEN = {"max_new_tokens": 8, "temperature": 0, "until": []}
 
 
@@ -41,7 +43,8 @@ def make(path: Path, arch: str, backend: str = "hf", **args: Any) -> Any:
     if arch in HAS_FAMILY:
         arg_string += ",family=generic"
     if backend == "vllm":
-        arg_string += ",max_images=3,dtype=float32," + ",".join(f"{k}={v}" for k, v in ENGINE.items())
+        arg_string += f",max_images=3,dtype={VLLM_DTYPE.get(arch, 'float32')},"
+        arg_string += ",".join(f"{k}={v}" for k, v in ENGINE.items())
     return get_model("mis_vlm").create_from_arg_string(arg_string, {"batch_size": 4, **args})
 
 

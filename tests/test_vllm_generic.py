@@ -35,7 +35,16 @@ pytestmark = [
 
 tiny_models = tiny_models_fixture()
 Models = Callable[[str], Path]
-VLLM_ARCHITECTURES = ("qwen2_5_vl", "qwen3_vl", "gemma3", "mistral3", "glm4v", "internvl", "idefics3")
+VLLM_ARCHITECTURES = (
+    "qwen2_5_vl",
+    "qwen3_vl",
+    "qwen3_5",
+    "gemma3",
+    "mistral3",
+    "glm4v",
+    "internvl",
+    "idefics3",
+)
 # transformers has their processors only with torchvision, which the main venv lacks (README, "Set up")
 TORCHVISION_ONLY = ("mistral3", "llama4")
 

@@ -340,10 +340,10 @@ def _qwen3_5(out: Path) -> Path:
         head_dim=32,
         rope_parameters=GLM_ROPE,
         layer_types=["linear_attention", "full_attention"],
-        linear_key_head_dim=32,  # vLLM's CPU gated-delta-net kernel wants multiples of 32
-        linear_value_head_dim=32,
-        linear_num_key_heads=2,
-        linear_num_value_heads=4,
+        linear_key_head_dim=128,  # the published width; vLLM's CPU gated-delta-net kernel takes no other
+        linear_value_head_dim=128,
+        linear_num_key_heads=1,
+        linear_num_value_heads=2,
     )
     config = Qwen3_5Config(
         text_config=text,
