@@ -7,10 +7,16 @@ interpreter start. It imports nothing of lmms-eval's: it only registers a post-i
 hook, and when `lmms_eval.tasks` is imported it wraps `TaskManager.initialize_tasks` so our
 folder is indexed next to any `--include_path`. Every TaskManager sees the tasks: the eval
 command, `python -m lmms_eval`, `lmms-eval tasks list` and `simple_evaluate` alike.
+
+It also wraps `get_task_dict` to say whether the tasks it builds serve a chat model (lmms-eval's
+`task_type="chat"`, e.g. its stock `huggingface` and `openai` models): lmms-eval gives those the
+message-shaped requests of `ConfigurableMessagesTask`, but builds a task with a Python `class:`
+(all of ours) as that class, so our task class makes the chat requests itself (`chat_requests()`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import importlib.abc
 import importlib.machinery
 import os
@@ -22,6 +28,12 @@ from typing import Any
 TARGET = "lmms_eval.tasks"
 TASKS_DIR = os.path.dirname(os.path.abspath(__file__))
 _MARK = "_mis_eval_tasks"
+_CHAT = contextvars.ContextVar("mis_eval_chat_tasks", default=False)
+
+
+def chat_requests() -> bool:
+    """Whether the tasks being built now serve a chat model (lmms-eval's task_type "chat")."""
+    return _CHAT.get()
 
 
 def with_our_tasks(include_path: str | Sequence[str] | None) -> list[str]:
@@ -51,6 +63,18 @@ def _patch(module: ModuleType) -> None:
     setattr(initialize_tasks, _MARK, True)
     initialize_tasks.__doc__ = original.__doc__
     manager.initialize_tasks = initialize_tasks
+
+    build: Callable[..., Any] = module.get_task_dict
+
+    def get_task_dict(task_name_list: Any, task_manager: Any = None, task_type: str = "simple") -> Any:
+        token = _CHAT.set(task_type == "chat")
+        try:
+            return build(task_name_list, task_manager, task_type)
+        finally:
+            _CHAT.reset(token)
+
+    get_task_dict.__doc__ = build.__doc__
+    setattr(module, "get_task_dict", get_task_dict)  # noqa: B010 - the module is typed ModuleType
 
 
 class _PostImportFinder(importlib.abc.MetaPathFinder):

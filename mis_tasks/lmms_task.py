@@ -7,14 +7,17 @@ schema, paths and images) and name it in YAML as `class: !function utils.<Task>`
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import datasets
+from lmms_eval.api.instance import Instance
 from lmms_eval.api.task import ConfigurableTask
 from PIL import Image
 
 from mis_tasks.common import open_image, require_records
+from mis_tasks.discovery import chat_requests
 
 
 class LocalDataTask(ConfigurableTask):
@@ -25,6 +28,32 @@ class LocalDataTask(ConfigurableTask):
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         # lmms-eval hands python-class tasks their YAML including the `class` key, which TaskConfig rejects.
         super().__init__(config={k: v for k, v in (config or {}).items() if k != "class"}, **kwargs)
+        self.chat_requests = chat_requests()  # built for a chat model (mis_tasks/discovery.py)
+
+    def construct_requests(self, doc_id: int, ctx: str, **kwargs: Any) -> Any:
+        """A chat model (lmms-eval's `huggingface`, `openai`, ...) gets the request shape of lmms-eval's
+        ConfigurableMessagesTask, `(ctx, doc_to_messages, gen_kwargs, doc_id, task, split)`; every
+        other model the simple one. Same records, question and generation settings either way."""
+        if not self.chat_requests or self.OUTPUT_TYPE != "generate_until":
+            return super().construct_requests(doc_id, ctx, **kwargs)
+        split = kwargs["metadata"]["split"]
+        gen_kwargs = copy.deepcopy(self.config.generation_kwargs)
+        arguments = (ctx, self.doc_to_messages, gen_kwargs, doc_id, self.config.task, split)
+        return Instance(
+            request_type="generate_until",
+            arguments=arguments,
+            idx=0,
+            task_name=self.config.task,
+            doc_id=doc_id,
+            **kwargs,
+        )
+
+    def doc_to_messages(self, doc: dict[str, Any]) -> list[dict[str, Any]]:
+        """One user turn: an image item per image of `doc_to_visual`, in order, then `doc_to_text`
+        (for the safety benchmarks here, the question unchanged)."""
+        content: list[dict[str, Any]] = [{"type": "image", "url": v} for v in self.doc_to_visual(doc) or []]
+        content.append({"type": "text", "text": self.doc_to_text(doc)})
+        return [{"role": "user", "content": content}]
 
     def download(self, dataset_kwargs: dict[str, Any] | None = None) -> None:
         docs = self.load_docs(str(self.config.task), dataset_kwargs=dataset_kwargs)

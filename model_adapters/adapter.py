@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -82,8 +83,9 @@ class MultiImageModel(lmms):
     chunk_size (requests per vLLM call, default 512), processor_kwargs (JSON), trust_remote_code, seed,
     cache (JSONL of finished answers, for resuming), checkpoint_sampling (transformers: keep the
     checkpoint's generation_config extras such as repetition_penalty; default off, as the reference's
-    vLLM sampling); any other arg is passed to vllm.LLM (e.g.
-    enforce_eager, quantization, distributed_executor_backend).
+    vLLM sampling), image_marker (generic family: a token the processor writes once per image, for
+    architectures that write one image as several runs of image tokens); any other arg is passed to
+    vllm.LLM (e.g. enforce_eager, quantization, distributed_executor_backend).
     """
 
     family_name: ClassVar[str | None] = None
@@ -108,11 +110,20 @@ class MultiImageModel(lmms):
         max_batch_size: int | None = None,
         cache: str | None = None,
         checkpoint_sampling: bool | str = False,
+        image_marker: str | None = None,
         **engine_kwargs: Any,
     ) -> None:
         super().__init__()
         self.family = self._resolve_family(family, pretrained)
         self.pretrained = str(pretrained or self.family.default_checkpoint)
+        if not self.pretrained:
+            raise ValueError(f"{self.family.model_id} needs pretrained=<checkpoint path or hub id>")
+        self.model_type = ""
+        if self.family.architectures:  # the generic family: this architecture's quirks (models/generic.py)
+            self.model_type = read_model_type(self.pretrained)
+            self.family = self.family.for_model_type(self.model_type)
+        if image_marker and not self.family.verify_image_spans:
+            raise ValueError(f"image_marker= applies to the generic family only, not {self.family.name}")
         self.backend_name = choose_backend(str(backend), self.family)
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens else None
         remote = self.family.trust_remote_code if trust_remote_code is None else bool(trust_remote_code)
@@ -120,6 +131,7 @@ class MultiImageModel(lmms):
             trust_remote_code=remote,
             max_images=int(max_images) if max_images else None,
             processor_kwargs=parse_json_arg("processor_kwargs", processor_kwargs),
+            image_marker=str(image_marker) if image_marker else None,
         )
         extra: dict[str, Any] = {}
         keep_checkpoint_sampling = str(checkpoint_sampling).lower() in ("1", "true", "yes")
@@ -238,7 +250,23 @@ class MultiImageModel(lmms):
                 out["engine"] = {k: str(v) for k, v in sorted(engine.items())}
         out["deviations"] = deviations
         out["notes"] = family.notes
+        if family.verify_image_spans:
+            out.update(self._generic_settings())
         return out
+
+    def _generic_settings(self) -> dict[str, Any]:
+        """What the generic family ran: its layout, the checkpoint's architecture and chat template (by
+        hash: the template decides the prompt), and how image spans were counted."""
+        owner = self.backend.template_owner
+        template = getattr(owner, "chat_template", None) or getattr(
+            getattr(owner, "tokenizer", None), "chat_template", None
+        )
+        return {
+            "layout": "generic: the checkpoint's chat template over [image, ..., image, question]",
+            "architecture": self.model_type,
+            "chat_template_sha256": hashlib.sha256(str(template).encode()).hexdigest() if template else None,
+            "image_spans": self.backend.guard.spans.rule,
+        }
 
     def annotate(self, req: TaskRequest) -> None:
         """Note the settings this task's requests run with (mis_eval.core.samples.note_generation): the

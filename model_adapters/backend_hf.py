@@ -13,7 +13,14 @@ from PIL import Image
 from mis_eval.core.samples import mark_failed
 from model_adapters.batching import GenRequest, by_params, chunks, isolate
 from model_adapters.families import Family
-from model_adapters.hf_loading import CheckpointError, check_model_type, load_processor, read_model_type
+from model_adapters.hf_loading import (
+    CheckpointError,
+    check_image_text_model,
+    check_model_type,
+    load_processor,
+    read_model_type,
+)
+from model_adapters.image_spans import ImageSpans, SpanGuard
 from model_adapters.params import GenParams
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,7 @@ class HFBackend:
         processor_kwargs: dict[str, Any] | None = None,
         max_images: int | None = None,
         checkpoint_sampling: bool = False,
+        image_marker: str | None = None,
         model: Any = None,
     ) -> None:
         """`model`: an already-built model to serve instead of loading the checkpoint's weights (the
@@ -70,13 +78,21 @@ class HFBackend:
                 f"{family.name} has no native transformers implementation; run it with backend=vllm"
             )
         self.family, self.path = family, path
-        check_model_type(family, path, read_model_type(path))
+        model_type = read_model_type(path)
+        check_model_type(family, path, model_type)
+        if family.verify_image_spans:  # the generic family: any architecture transformers loads as a VLM
+            check_image_text_model(path, model_type)
         kwargs = {**family.hf_processor_kwargs, **(processor_kwargs or {})}
         self.processor = load_processor(family, path, trust_remote_code, **kwargs)
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
         self.tokenizer.padding_side = "left"
         self.template_owner = family.layout.template_owner(self.processor)
         self.image_token = family.hf_image_token
+        self.guard = (
+            SpanGuard(ImageSpans.of(self.processor, path, image_marker or family.image_marker))
+            if family.verify_image_spans
+            else None
+        )
         self.batch_size = max(1, int(batch_size))
         self.device = resolve_device(device)
         if model is None:
@@ -110,6 +126,9 @@ class HFBackend:
             ) from exc
         if "pixel_values" not in inputs:
             raise CheckpointError(f"the processor of checkpoint {self.path!r} returned no pixel_values")
+        if self.guard is not None:  # at start-up too; each image count is verified again on real requests
+            probe = GenRequest(key="start-up probe", prompt=prompt, images=images, params=GenParams(1))
+            self.guard.spans.check(inputs["input_ids"][0].tolist(), probe)
 
     def _encode(self, prompts: list[str], images: list[list[Image.Image]]) -> Any:
         bos = str(getattr(self.tokenizer, "bos_token", None) or "")
@@ -123,6 +142,8 @@ class HFBackend:
         )
 
     def generate(self, batch: Sequence[GenRequest]) -> list[str]:
+        if self.guard is not None:  # outside `isolate`: a template that drops images stops the run
+            self.guard.verify(batch, self._input_ids)
         out: list[str] = [""] * len(batch)
         for params, idx in by_params(batch).items():
             for part in chunks(idx, self.batch_size):
@@ -131,6 +152,9 @@ class HFBackend:
                 for i, text in zip(part, texts, strict=True):
                     out[i] = text
         return out
+
+    def _input_ids(self, req: GenRequest) -> list[int]:
+        return [int(i) for i in self._encode([req.prompt], [req.images])["input_ids"][0].tolist()]
 
     def _generate(self, reqs: Sequence[GenRequest], params: GenParams) -> list[str]:
         import torch

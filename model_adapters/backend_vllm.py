@@ -18,6 +18,7 @@ from mis_eval.core.vllm_engine import bounded
 from model_adapters.batching import GenRequest, isolate
 from model_adapters.families import Family
 from model_adapters.hf_loading import check_model_type, load_processor, read_model_type
+from model_adapters.image_spans import ImageSpans, SpanGuard
 from model_adapters.layouts import ChatLayout
 from model_adapters.params import GenParams
 
@@ -111,6 +112,7 @@ class VLLMBackend:
         max_images: int | None = None,
         trust_remote_code: bool = False,
         processor_kwargs: dict[str, Any] | None = None,
+        image_marker: str | None = None,
         **engine_options: Any,
     ) -> None:
         import_vllm()
@@ -136,6 +138,11 @@ class VLLMBackend:
         self.image_token = family.hf_image_token if _transformers_native(model_type) else None
         tokenizer = getattr(processor, "tokenizer", processor)
         self.stop_token_ids = _token_ids(tokenizer, family, path, trust_remote_code)
+        self.guard = (
+            SpanGuard(ImageSpans.of(processor, path, image_marker or family.image_marker))
+            if family.verify_image_spans
+            else None
+        )
         self._llm: Any = None
         self._tp_group: Any = None
 
@@ -170,14 +177,24 @@ class VLLMBackend:
             for r in batch
         ]
         fits = [i for i, r in enumerate(batch) if len(r.images) <= limit]
-        texts = _synced(
-            self._tp_group,
-            [batch[i] for i in fits],
-            lambda reqs: isolate(reqs, lambda rs: self._generate(llm, rs)),
-        )
+
+        def run(reqs: list[GenRequest]) -> list[str]:
+            if self.guard is not None:  # outside `isolate`: a template that drops images stops the run
+                self.guard.verify(reqs, self._prompt_ids)
+            return isolate(reqs, lambda rs: self._generate(llm, rs))
+
+        texts = _synced(self._tp_group, [batch[i] for i in fits], run)
         for i, text in zip(fits, texts, strict=True):
             out[i] = text
         return out
+
+    def _prompt_ids(self, req: GenRequest) -> list[int]:
+        """The input ids the engine makes of one request (its processor's expansion of every image),
+        from a one-token generation."""
+        vllm = import_vllm()
+        params = vllm.SamplingParams(max_tokens=1, temperature=0.0)
+        (out,) = self.engine([req]).generate([prompt_input(req)], sampling_params=params, use_tqdm=False)
+        return [int(i) for i in out.prompt_token_ids]
 
     def _generate(self, llm: Any, reqs: Sequence[GenRequest]) -> list[str]:
         vllm = import_vllm()

@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import model_adapters.models
 from model_adapters.layouts import Layout
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """What one architecture needs beyond the generic family's defaults: data, as a family's record is.
+
+    `image_marker` is the token the processor writes exactly once per image (or the processor
+    attribute holding it), for architectures that write one image as several runs of image tokens
+    (tiles or rows with separators between them); the image-span check counts it instead of runs.
+    """
+
+    image_marker: str | None = None
+    hf_processor_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    mm_processor_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    vllm_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    notes: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +54,26 @@ class Family:
     max_new_tokens: int | None = None
     notes: str = ""  # where we knowingly differ from the reference run, written into every run record
     aliases: tuple[str, ...] = ()  # other lmms-eval --model names, e.g. "mis_internvl"
+    # the generic family: check before generating that n images became n image spans in the input ids
+    # (model_adapters/image_spans.py), and apply the per-model_type quirks below
+    verify_image_spans: bool = False
+    image_marker: str | None = None  # see Quirks
+    architectures: Mapping[str, Quirks] = field(default_factory=dict)  # config.model_type -> quirks
+
+    def for_model_type(self, model_type: str) -> Family:
+        """This record with the quirks of `model_type` applied (itself when it lists none)."""
+        quirks = self.architectures.get(model_type)
+        if quirks is None:
+            return self
+        notes = " ".join(n for n in (self.notes, quirks.notes) if n)
+        return replace(
+            self,
+            image_marker=quirks.image_marker or self.image_marker,
+            hf_processor_kwargs={**self.hf_processor_kwargs, **quirks.hf_processor_kwargs},
+            mm_processor_kwargs={**self.mm_processor_kwargs, **quirks.mm_processor_kwargs},
+            vllm_kwargs={**self.vllm_kwargs, **quirks.vllm_kwargs},
+            notes=notes,
+        )
 
     @property
     def model_id(self) -> str:
@@ -90,13 +126,20 @@ def get_family(name: str) -> Family:
     return families[key]
 
 
+GENERIC = "generic"  # the family of every model_type no other family claims (models/generic.py)
+
+
 def family_for_model_type(model_type: str) -> Family:
-    """Auto-detection for `--model mis_vlm` without family=: the family accepting this config.model_type."""
-    matches = [f for f in all_families().values() if model_type in f.model_types]
+    """Auto-detection for `--model mis_vlm` without family=: the family accepting this config.model_type,
+    else the generic one (the checkpoint's own chat template, with its image-span check)."""
+    families = all_families()
+    matches = [f for f in families.values() if model_type in f.model_types]
+    if not matches and GENERIC in families:
+        return families[GENERIC]
     if len(matches) != 1:
         raise UnknownFamilyError(
             f"cannot tell the model family of a {model_type!r} checkpoint"
             + (f" (candidates: {', '.join(f.name for f in matches)})" if matches else "")
-            + f"; pass family=<one of {', '.join(sorted(all_families()))}>"
+            + f"; pass family=<one of {', '.join(sorted(families))}>"
         )
     return matches[0]

@@ -44,8 +44,22 @@ def load_processor(
     except (ImportError, OSError) as exc:  # no torchvision, or a checkpoint saved without video config
         if not any(word in str(exc).lower() for word in ("torchvision", "video processor")):
             raise
-    proc_cls = getattr(transformers, family.hf_processor)
+    proc_cls = getattr(transformers, processor_class_name(family, path))
     return images_only_processor(proc_cls).from_pretrained(path, **kwargs)
+
+
+def processor_class_name(family: Family, path: str) -> str:
+    """The family's processor class; for the generic family (`AutoProcessor`), the one transformers
+    maps the checkpoint's model_type to."""
+    if family.hf_processor != "AutoProcessor":
+        return str(family.hf_processor)
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+
+    model_type = read_model_type(path)
+    name = PROCESSOR_MAPPING_NAMES.get(model_type)
+    if not isinstance(name, str):
+        raise CheckpointError(f"transformers has no processor class for {model_type!r} (checkpoint {path!r})")
+    return name
 
 
 def read_model_type(path: str) -> str:
@@ -57,6 +71,19 @@ def read_model_type(path: str) -> str:
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read the config of checkpoint {path!r}: {exc}") from exc
     return str(config.get("model_type", ""))
+
+
+def check_image_text_model(path: str, model_type: str) -> None:
+    """The generic family loads AutoModelForImageTextToText: refuse, before loading anything, a
+    checkpoint whose model_type transformers does not map to it (a text-only model, say)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        raise CheckpointError(
+            f"checkpoint {path!r} is a {model_type!r} model, which transformers does not load as an "
+            "image-text-to-text model (AutoModelForImageTextToText): not a vision-language model it "
+            "knows; backend=vllm runs the architectures vLLM supports"
+        )
 
 
 def check_model_type(family: Family, path: str, model_type: str) -> None:

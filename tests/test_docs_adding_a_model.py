@@ -78,4 +78,4 @@ def test_the_guides_golden_line_and_commands_name_the_family() -> None:
     entry = eval("{" + golden + "}", {"Q": q})  # the dict entry as it goes into GOLDEN
     assert entry == {"toyvlm": f"<|user|>Picture 1: <image>\nPicture 2: <image>\n{q}<|end|><|assistant|>"}
     assert "--model mis_toyvlm --model_args pretrained=" in GUIDE
-    assert "assert len(families) == 7" in (ROOT / "tests" / "test_adapters_prompts.py").read_text()
+    assert "assert len(families) == 8" in (ROOT / "tests" / "test_adapters_prompts.py").read_text()

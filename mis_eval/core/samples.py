@@ -44,12 +44,19 @@ def mark_failed(reason: str) -> str:
     return FAILED_SENTINEL + reason
 
 
+# What lmms-eval 0.7.3's own API models (`openai`, `async_openai`, `gemini`) log as the response of a
+# request that finally failed, or that its budget stopped: a failed generation, not an answer to judge.
+LMMS_EVAL_FAILURES = ("[LMMS_EVAL_REQUEST_FAILED", "[LMMS_EVAL_BUDGET_EXCEEDED]")
+
+
 def split_response(text: str | None) -> tuple[str | None, str | None]:
     """(response, error): the error is set, and the response None, for a failed generation."""
     if text is None:
         return None, "no response"
     if text.startswith(FAILED_SENTINEL):
         return None, text[len(FAILED_SENTINEL) :] or "generation failed"
+    if text.startswith(LMMS_EVAL_FAILURES):  # only the marker: the server's error text may echo a secret
+        return None, f"lmms-eval logged {text[: text.find(']') + 1]}"
     return text, None
 
 

@@ -40,6 +40,14 @@ LLAVA_OV_TEMPLATE = (
     "{{ '\n' + content['text'] }}{% endfor %}{{ '<|im_end|>' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+# Idefics3-8B-Llama3's own template (its family renders a raw prompt; the generic family uses this)
+IDEFICS3_TEMPLATE = (
+    "<|begin_of_text|>{% for message in messages %}{{message['role'].capitalize()}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
 CHATML_TEXT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -309,7 +317,9 @@ def _idefics3(out: Path) -> Path:
     image_processor = Idefics3ImageProcessorPil(
         size={"longest_edge": 56}, max_image_size={"longest_edge": 28}
     )
-    processor = Idefics3Processor(image_processor=image_processor, tokenizer=tok, image_seq_len=1)
+    processor = Idefics3Processor(
+        image_processor=image_processor, tokenizer=tok, image_seq_len=1, chat_template=IDEFICS3_TEMPLATE
+    )
     model = Idefics3ForConditionalGeneration(config)
     return _save(model, processor, tok, "<end_of_utterance>", "<|end_of_text|>", out)
 
@@ -323,20 +333,24 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
 
 
 def build_tiny(family: str, out: str | Path, seed: int = 0) -> Path:
-    """Write a tiny random checkpoint of `family` to `out` (created) and return its path."""
+    """Write a tiny random checkpoint of `family` (or of an architecture of
+    `mis_eval.testing.tiny_archs`, by config.model_type) to `out` (created) and return its path."""
     import torch
 
-    if family not in BUILDERS:
-        raise KeyError(f"no tiny builder for family {family!r}; buildable: {', '.join(sorted(BUILDERS))}")
+    from mis_eval.testing.tiny_archs import ARCHITECTURES
+
+    builders = {**ARCHITECTURES, **BUILDERS}
+    if family not in builders:
+        raise KeyError(f"no tiny builder for {family!r}; buildable: {', '.join(sorted(builders))}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    path = BUILDERS[family](out)
+    path = builders[family](out)
     (out / "mis_tiny.json").write_text(json.dumps({"family": family, "seed": seed}))
     return path
 
 
-def _internvl(out: Path) -> Path:
+def _internvl(out: Path, chat_template: str = CHATML_TEXT_TEMPLATE) -> Path:
     from transformers import InternVLConfig, InternVLForConditionalGeneration, InternVLProcessor
     from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
 
@@ -367,7 +381,7 @@ def _internvl(out: Path) -> Path:
         size={"height": 28, "width": 28}, crop_to_patches=True, min_patches=1, max_patches=2
     )
     processor = images_only_processor(InternVLProcessor)(
-        image_processor=image_processor, tokenizer=tok, image_seq_length=1, chat_template=CHATML_TEXT_TEMPLATE
+        image_processor=image_processor, tokenizer=tok, image_seq_length=1, chat_template=chat_template
     )
     model = InternVLForConditionalGeneration(config)
     return _save(model, processor, tok, "<|im_end|>", "<|endoftext|>", out, "InternVLVideoProcessor")
