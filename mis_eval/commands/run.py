@@ -23,6 +23,7 @@ from judges.registry import ENV_JUDGE, ENV_JUDGE_ARGS
 from mis_eval.commands.attribution import add_out_argument, report_runs
 from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs
 from mis_eval.judging import split_spec
+from mis_eval.processes import dying_with_parent
 from mis_eval.redaction import Redactor, secret_values, start_pumps
 from mis_eval.report import summary
 from mis_tasks import discovery
@@ -80,8 +81,11 @@ def run_lmms_eval(argv: Sequence[str], *, judge_spec: str | None, env: dict[str,
         child_env[ENV_JUDGE] = name
         child_env[ENV_JUDGE_ARGS] = options or ""
     redact = Redactor(secret_values(cmd, child_env))
-    # piped, not inherited: lmms-eval prints its arguments (model_args with any key in them)
-    proc = subprocess.Popen(cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # piped, not inherited: lmms-eval prints its arguments (model_args with any key in them);
+    # killed with us (even by -9), so a dead run never leaves lmms-eval holding a GPU
+    proc = subprocess.Popen(
+        dying_with_parent(cmd), env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdout is not None and proc.stderr is not None
     pumps = start_pumps([(proc.stdout, sys.stdout), (proc.stderr, sys.stderr)], redact)
     try:
