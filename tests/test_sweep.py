@@ -271,6 +271,18 @@ def test_response_cache_is_given_to_the_adapters_that_take_it() -> None:
     assert not takes_response_cache("llava_onevision")  # lmms-eval's own models: never given cache=
 
 
+def test_without_ray_flag_nothing_imports_ray(tmp_path: Path) -> None:
+    path = plan_file(tmp_path, [GOOD_MODEL])
+    code = (
+        "import sys\nfrom mis_eval.cli import main\n"
+        f"assert main(['sweep', {str(path)!r}, '--dry-run']) == 0\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "demo/mis" in proc.stdout and "nothing recorded yet" in proc.stdout
+
+
 def test_one_sweep_per_output_folder(tmp_path: Path) -> None:
     with (
         SweepLock(tmp_path / ".sweep.lock"),
