@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -417,9 +416,9 @@ def ray_cluster() -> Iterator[str]:
         ray.shutdown()
 
 
-def _interval(entry: dict[str, Any]) -> tuple[datetime, datetime]:
-    start = datetime.fromisoformat(entry["generate"]["started_at"])
-    return start, start + timedelta(seconds=entry["generate"]["seconds"])
+def _interval(entry: dict[str, Any]) -> tuple[float, float]:
+    start = float(entry["generate"]["started_unix"])
+    return start, start + float(entry["generate"]["seconds"])
 
 
 @pytest.mark.slow

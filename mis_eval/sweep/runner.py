@@ -59,6 +59,7 @@ class Outcome:
     seconds: float
     log: str
     started_at: str
+    started_unix: float = 0.0  # the same moment, to the sub-second (which jobs ran at the same time)
     host: str = ""
     cuda_visible_devices: str | None = None  # as this job saw it (Ray: what Ray assigned)
 
@@ -123,7 +124,7 @@ def run_phase(phase: Phase) -> Outcome:
     devices = os.environ.get("CUDA_VISIBLE_DEVICES")
     log = Path(phase.log)
     log.parent.mkdir(parents=True, exist_ok=True)
-    started, began = utc_now(), time.monotonic()
+    started, began, began_unix = utc_now(), time.monotonic(), time.time()
     with log.open("ab") as out:
         start = out.tell()
         argv = mis_eval_argv(*phase.argv[1:]) if phase.argv[:1] == [MIS_EVAL] else list(phase.argv)
@@ -169,6 +170,7 @@ def run_phase(phase: Phase) -> Outcome:
         seconds=round(time.monotonic() - began, 3),
         log=str(log),
         started_at=started,
+        started_unix=round(began_unix, 3),
         host=socket.gethostname(),
         cuda_visible_devices=devices,
     )
