@@ -45,14 +45,18 @@ def list_judges() -> list[str]:
     return sorted(set(_MODULES) | set(_JUDGES))
 
 
-def get_judge(name: str, **options: Any) -> Judge:
+def judge_class(name: str) -> type[Judge]:
+    """The class registered under `name` (its module imported on first use), without building one."""
     if name not in _JUDGES and name in _MODULES:
         importlib.import_module(_MODULES[name])
     try:
-        cls = _JUDGES[name]
+        return _JUDGES[name]
     except KeyError:
         raise ValueError(f"unknown judge {name!r}; available: {', '.join(list_judges())}") from None
-    return cls(**options)
+
+
+def get_judge(name: str, **options: Any) -> Judge:
+    return judge_class(name)(**options)
 
 
 def default_judge_name() -> str:

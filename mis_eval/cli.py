@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "attribution": "mis_eval.commands.attribution",
     "view": "mis_eval.commands.view",
     "calibrate": "mis_eval.commands.calibrate",
+    "sweep": "mis_eval.commands.sweep",
 }
 
 

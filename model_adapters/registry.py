@@ -20,6 +20,18 @@ OTHER_MODELS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# models that take no `cache=PATH` (model_adapters/response_cache.py); every other model here does
+NO_RESPONSE_CACHE = frozenset({"mis_demo"})
+
+
+def takes_response_cache(name: str) -> bool:
+    """Whether mis-eval's model `name` (an id or alias) keeps answers in `cache=PATH` for resuming."""
+    for model_id, (_, aliases) in models().items():
+        if name == model_id or name in aliases:
+            return model_id not in NO_RESPONSE_CACHE
+    return False
+
+
 def models() -> dict[str, tuple[str, tuple[str, ...]]]:
     """model id -> (class path, aliases): every family's, then the others; a name used twice is an error."""
     table = {f.model_id: (f"{FAMILY_CLASSES}.{f.model_id}", f.aliases) for f in all_families().values()}

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from mis_eval.commands.attribution import add_out_argument, report_runs
 from mis_eval.commands.judge import add_judge_arguments, exit_status, judge_outputs, with_pooled
+from mis_eval.processes import dying_with_parent
 from mis_eval.redaction import Redactor, secret_values, start_pumps
 from mis_tasks import discovery
 
@@ -123,9 +124,14 @@ def run_lmms_eval(argv: Sequence[str], *, judge_spec: str | None, env: dict[str,
     received: list[int] = []
     with _forwarding_signals(group, received):
         # piped, not inherited: lmms-eval prints its arguments (model_args with any key in them);
-        # a group of its own: a signal reaches it only through us, and we see it end before we do
+        # a group of its own: a signal reaches it only through us, and we see it end before we do;
+        # killed with us (even by -9), so a dead run never leaves lmms-eval holding a GPU
         proc = subprocess.Popen(
-            cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+            dying_with_parent(cmd),
+            env=child_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         group.append(proc.pid)
         if received:  # a signal came before the group existed
