@@ -126,12 +126,16 @@ _ADVICE = {
 _SQLITE_KIND = {11: CORRUPT, 26: CORRUPT, 8: READ_ONLY, 13: NO_SPACE}
 
 
+def _existing(path: Path) -> Path:
+    """`path`, or its nearest folder that exists."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def _writable(path: Path) -> bool:
     """Whether this process may write `path`, or create it (where it does not exist yet)."""
-    target = path
-    while not target.exists() and target != target.parent:
-        target = target.parent
-    return os.access(target, os.W_OK)
+    return os.access(_existing(path), os.W_OK)
 
 
 def _space(path: Path) -> str | None:
@@ -139,11 +143,8 @@ def _space(path: Path) -> str | None:
     import resource
     import shutil
 
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
     try:
-        free = shutil.disk_usage(folder).free
+        free = shutil.disk_usage(_existing(path.parent)).free
         if free < 1 << 20:
             return f"{free} bytes free on its device"
     except OSError:

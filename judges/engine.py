@@ -169,7 +169,9 @@ class BatchJudge(Judge):
     def _verdict(
         self, item: Prepared, reply: CachedReply, *, cached: bool, calls: int, retries: int
     ) -> Verdict:
-        raw = self.redact(reply.raw)  # also masks a secret in a reply cached before it was masked
+        # a fresh reply was masked before it was cached (`done`); a cached one is masked again, in
+        # case it was stored before masking
+        raw = self.redact(reply.raw) if cached else reply.raw
         base: dict[str, Any] = {"raw": raw, "judge": self.id, "cached": cached, "calls": calls}
         base |= {"retries": retries}
         if not cached:

@@ -115,7 +115,7 @@ class HarmBenchJudge(BatchJudge):
             )
         self.prompt = prompt
         self._own_prompt = harmbench_prompt() if prompt == "harmbench" else None
-        self._rubrics: dict[int, Rubric] = {}
+        self._rubrics: dict[Rubric, Rubric] = {}  # by identity (eq=False): the rubric is kept alive
         super().__init__(**options)
 
     @property
@@ -130,10 +130,9 @@ class HarmBenchJudge(BatchJudge):
         """The rubric as this judge sends it: its own template, or HarmBench's (prompt=harmbench)."""
         if self._own_prompt is None:
             return rubric
-        key = id(rubric)
-        if key not in self._rubrics:
-            self._rubrics[key] = dataclasses.replace(rubric, template=self._own_prompt)
-        return self._rubrics[key]
+        if rubric not in self._rubrics:
+            self._rubrics[rubric] = dataclasses.replace(rubric, template=self._own_prompt)
+        return self._rubrics[rubric]
 
     async def ajudge(self, requests: Sequence[JudgeRequest], *, progress: bool = True) -> list[Verdict]:
         sent = [dataclasses.replace(r, rubric=self.sent_rubric(r.rubric)) for r in requests]
@@ -213,8 +212,9 @@ class _LocalClassifier(HarmBenchJudge):
             raise result
         return result
 
-    def _claim_chunk(self) -> int:
-        return max(self.batch_size, 32)
+    def _claim_window(self) -> tuple[int, int]:
+        n = max(self.batch_size, 32)
+        return 2 * n, n  # whole batches: each `_complete_all` call is one classifier batch
 
     async def _complete_all(self, items: Sequence[Prepared], done: Callable[..., None]) -> None:
         for i in range(0, len(items), self.batch_size):  # committed to the cache chunk by chunk
@@ -352,7 +352,7 @@ class HarmBenchServer(HarmBenchJudge, OpenAIJudge):
         return resp.choices[0].text
 
     def _reply(self, resp: Any, calls: int) -> Reply:
-        text = resp.choices[0].text
+        text = self._content(resp)
         if text is None:
             raise JudgeCallError("completion without text", calls=calls, retries=calls - 1)
         return Reply(self._cached_reply(resp, text), calls=calls, retries=calls - 1)

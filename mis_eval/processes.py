@@ -18,7 +18,7 @@ from collections.abc import Sequence
 PR_SET_PDEATHSIG = 1
 _TRAMPOLINE = (
     "import ctypes, os, signal, sys\n"
-    "ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))\n"
+    f"ctypes.CDLL(None, use_errno=True).prctl({PR_SET_PDEATHSIG}, int(signal.SIGKILL))\n"
     "if os.getppid() != int(sys.argv[1]):\n"  # the parent died before the request took effect
     "    os._exit(128 + int(signal.SIGKILL))\n"
     "os.execvp(sys.argv[2], sys.argv[2:])\n"

@@ -85,8 +85,10 @@ def write_run(
 
 def read_run(path: Path | str) -> RunRecord:
     """The run record at `path`; ValueError naming the file when it is unreadable or malformed."""
-    path = Path(path)
-    data = read_json(path)
+    return _run_from(Path(path), read_json(path))
+
+
+def _run_from(path: Path, data: Any) -> RunRecord:
     try:
         return RunRecord.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -115,7 +117,7 @@ def find_runs(paths: Iterable[Path | str], problems: list[str] | None = None) ->
                     if f is p:
                         raise UnreadableFile(f"{f}: not a {SCHEMA} run record")
                     continue
-                out.append((f, read_run(f)))
+                out.append((f, _run_from(f, data)))
             except UnreadableFile as e:
                 if f is p or problems is None:
                     raise

@@ -126,23 +126,18 @@ def require_records(records: Sequence[Any], where: str) -> None:
 _STRICT = threading.Lock()
 
 
-def _decode(path: str | Path, *, rgb: bool = True) -> Image.Image:
-    """Open and fully decode one image, strictly; raises PIL's errors (callers name the record).
+def _decode(path: str | Path) -> Image.Image:
+    """Open and fully decode one image as RGB, strictly (`_strict`); raises PIL's errors (callers
+    name the record).
 
     lmms-eval sets PIL's global LOAD_TRUNCATED_IMAGES, which pads a cut file with grey: the
     model would then be judged on a picture it never saw. Decoding here is strict, and an image
     over PIL's pixel limit (`Image.MAX_IMAGE_PIXELS`, a decompression-bomb guard) is refused
     instead of being decoded with a warning.
     """
-    with _STRICT, warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        saved, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
-        try:
-            with Image.open(path) as im:
-                im.load()
-                return im.convert("RGB") if rgb else im
-        finally:
-            ImageFile.LOAD_TRUNCATED_IMAGES = saved
+    with _strict(), Image.open(path) as im:
+        im.load()
+        return im.convert("RGB")
 
 
 _BAD_IMAGE = (
@@ -162,7 +157,7 @@ def _why(e: BaseException) -> str:
 
 
 # Validation work done in this process (tests count decodes with it, not time).
-VALIDATION_STATS = {"decoded": 0, "cached": 0}
+VALIDATION_STATS = {"decoded": 0, "cached": 0, "unreadable": 0}
 RULES_VERSION = "1"  # bump when what "validated" means changes: every cached file is decoded again
 Pool = Literal["thread", "process"]
 
@@ -251,7 +246,8 @@ def validate_images(
                 args = [(k, _known(stamps.get(k), todo[k]), store is not None) for k in chunk]
                 passed: list[tuple[str, validated.Stamp]] = []
                 for key, (sha, decoded, why) in zip(chunk, check(args), strict=True):
-                    VALIDATION_STATS["decoded" if decoded else "cached"] += 1
+                    outcome = "decoded" if decoded else "unreadable" if why is not None else "cached"
+                    VALIDATION_STATS[outcome] += 1
                     if why is not None:
                         errors[key] = why
                     elif decoded and sha is not None:

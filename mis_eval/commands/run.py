@@ -134,8 +134,9 @@ def run_lmms_eval(argv: Sequence[str], *, judge_spec: str | None, env: dict[str,
             start_new_session=True,
         )
         group.append(proc.pid)
-        if received:  # a signal came before the group existed
-            os.killpg(proc.pid, received[0])
+        if received:  # a signal (or two: kill) came before the group existed
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, received[0] if len(received) == 1 else signal.SIGKILL)
         assert proc.stdout is not None and proc.stderr is not None
         pumps = start_pumps([(proc.stdout, sys.stdout), (proc.stderr, sys.stderr)], redact)
         try:

@@ -74,7 +74,7 @@ def job_table(p: Prepared) -> str:
 
 def data_lines(p: Prepared) -> list[str]:
     """Records per judged task of the jobs to run, as they are on this machine (or why unknown)."""
-    from mis_eval.sweep.status import _limited
+    from mis_eval.sweep.status import limited
 
     tasks = dict.fromkeys(t for s in p.to_run for t in s.missing if t in s.job.judged)
     lines = []
@@ -83,7 +83,7 @@ def data_lines(p: Prepared) -> list[str]:
         if data.docs is None:
             lines.append(f"  {task}: unknown ({data.problem})")
         else:
-            n = _limited(len(data.docs), p.plan.limits.limit)
+            n = limited(len(data.docs), p.plan.limits.limit)
             of = f" of {len(data.docs)}" if n != len(data.docs) else ""
             lines.append(f"  {task}: {n}{of} records, data {data.fingerprint}")
     return lines

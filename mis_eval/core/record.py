@@ -98,6 +98,17 @@ def _conforms(value: Any, tp: Any) -> bool:
     return isinstance(value, tp) if isinstance(tp, type) else True
 
 
+def _require(d: Mapping[str, Any], names: Iterable[str], where: str) -> None:
+    if missing := [n for n in names if n not in d]:
+        raise ValueError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
+
+
+@functools.cache
+def _required(cls: type) -> tuple[str, ...]:
+    """The fields of dataclass `cls` that have no default."""
+    return tuple(f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING)
+
+
 def _typed(cls: type, d: Mapping[str, Any], where: str, skip: Iterable[str] = ()) -> None:
     """Every field of `d` has the type `cls` declares for it (parts with a from_dict of their own
     are checked there): a record with `model.name: 5` is malformed, not a name."""
@@ -106,7 +117,8 @@ def _typed(cls: type, d: Mapping[str, Any], where: str, skip: Iterable[str] = ()
         if name in skip or name not in hints:
             continue
         if not _conforms(value, hints[name]):
-            shown = "a non-finite number" if isinstance(value, float) else type(value).__name__
+            nonfinite = isinstance(value, float) and not math.isfinite(value)
+            shown = "a non-finite number" if nonfinite else type(value).__name__
             raise TypeError(f"{where}.{name}: expected {_type_name(hints[name])}, got {shown}")
 
 
@@ -149,9 +161,7 @@ class _Part:
     def from_dict(cls, d: object, where: str | None = None) -> Self:
         where = where or cls._where
         known = _known(cls, d, where)
-        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
-        if missing := [n for n in required if n not in known]:
-            raise ValueError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
+        _require(known, _required(typing.cast(type, cls)), where)
         _typed(cls, known, where)
         return cls(**known)
 
@@ -217,8 +227,7 @@ class TaskInfo:
         if not isinstance(d, Mapping):
             raise TypeError(f"{where}: expected an object, got {type(d).__name__}")
         own = {"name", "benchmark", "version", "data"}
-        if missing := [k for k in ("name", "benchmark", "version") if k not in d]:
-            raise ValueError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
+        _require(d, ("name", "benchmark", "version"), where)
         _typed(cls, {k: v for k, v in d.items() if k in own}, where, skip=("data",))
         return cls(
             name=d["name"],
@@ -257,8 +266,7 @@ class BreakdownRow:
     @classmethod
     def from_dict(cls, d: object, where: str = "breakdown") -> BreakdownRow:
         known = _known(cls, d, where)
-        if missing := [k for k in ("by", "group") if k not in known]:
-            raise ValueError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
+        _require(known, ("by", "group"), where)
         _typed(cls, known, where, skip=("metrics",))
         return cls(
             by=known["by"],
@@ -352,8 +360,7 @@ class RunRecord:
             raise ValueError(f"not a {SCHEMA} (or {SCHEMA_V1}) record (schema={d.get('schema')!r})")
         data = _known(cls, d, "record")
         parts = ("model", "task", "judge", "metrics", "breakdown", "counts", "agreement", "completeness")
-        if missing := [k for k in ("model", "task", "judge", "metrics") if k not in d]:
-            raise ValueError(f"record: missing field(s) {', '.join(map(repr, missing))}")
+        _require(d, ("model", "task", "judge", "metrics"), "record")
         _typed(cls, data, "record", skip=parts)
         for name in ("breakdown", "agreement"):
             if not isinstance(d.get(name, []), list):

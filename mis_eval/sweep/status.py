@@ -403,7 +403,7 @@ class JudgeEstimate:
     unknown: set[str] = field(default_factory=set)  # tasks whose data is not on this machine
 
 
-def _limited(n: int, limit: Any) -> int:
+def limited(n: int, limit: Any) -> int:
     """How many records lmms-eval --limit runs: a count, or a fraction of them (rounded up)."""
     if limit is None:
         return n
@@ -441,7 +441,7 @@ def estimate(assessor: Assessor, statuses: Sequence[JobStatus]) -> list[JudgeEst
                 continue
             bench = benchmark_for_task(task)
             if task not in requests:
-                docs = data.docs[: _limited(len(data.docs), limit)]
+                docs = data.docs[: limited(len(data.docs), limit)]
                 requests[task] = [
                     r
                     for i, d in enumerate(docs)

@@ -26,13 +26,13 @@ from typing import Any
 from mis_tasks.common import (
     DataError,
     check_fields,
-    check_image,
     data_root,
     read_json,
     remember,
     require_records,
     resolve_inside,
     stamp_fingerprint,
+    validate_images,
 )
 from mis_tasks.mir_safetybench.variants import (
     DEFAULT,
@@ -77,7 +77,7 @@ def relation_files(root: Path, relation: str) -> list[Path]:
     return files
 
 
-def _record(root: Path, path: Path, i: int, rec: Any, relation: str, check_images: bool) -> dict[str, Any]:
+def _record(root: Path, path: Path, i: int, rec: Any, relation: str) -> dict[str, Any]:
     category = path.parent.name
     where = f"{path} record #{i}" + (f" (id={rec.get('id')})" if isinstance(rec, dict) else "")
     check_fields(rec, FIELDS, where)
@@ -90,9 +90,6 @@ def _record(root: Path, path: Path, i: int, rec: Any, relation: str, check_image
         raise DataError(f"{where}: every entry of 'images' should be a path string")
     # the reference joins each path onto the record file's folder (eval.py build_image_paths)
     resolved = [resolve_inside(root, f"{category}/{p}", where) for p in images]
-    if check_images:
-        for img in resolved:
-            check_image(img, where)
     return {
         "id": f"{category}/{rec['id']}",
         "source_id": str(rec["id"]),
@@ -104,6 +101,7 @@ def _record(root: Path, path: Path, i: int, rec: Any, relation: str, check_image
         "image_paths": [str(p) for p in resolved],
         "n_images": len(resolved),
         "_content": {**{k: rec[k] for k in FIELDS}, "category": category},
+        "_where": where,
     }
 
 
@@ -118,14 +116,16 @@ def load_relation(root: Path, relation: str, *, check_images: bool = True) -> li
             raise DataError(f"{path}: expected a JSON array of records, got {type(raw).__name__}")
         require_records(raw, str(path))
         for i, rec in enumerate(raw):
-            doc = _record(root, path, i, rec, relation, check_images)
+            doc = _record(root, path, i, rec, relation)
             if doc["id"] in seen:
                 raise DataError(f"{path} record #{i}: duplicate id {rec['id']} in {path.parent.name}")
             seen.add(doc["id"])
             records.append(doc)
+    if check_images:  # all at once: in parallel, through the validated-file cache
+        validate_images((Path(p), r["_where"]) for r in records for p in r["image_paths"])
     stamp_fingerprint(records, files, lambda r: r["_content"])
     for r in records:
-        del r["_content"]
+        del r["_content"], r["_where"]
     return records
 
 
