@@ -145,7 +145,8 @@ class TokenRecorder:
 
 def first_difference(a: list[int], b: list[int]) -> int | None:
     return next(
-        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None if len(a) == len(b) else 0
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+        None if len(a) == len(b) else min(len(a), len(b)),  # one a prefix of the other
     )
 
 

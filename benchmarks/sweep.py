@@ -95,6 +95,8 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=4)
     ap.add_argument("--gpus", type=int, default=2, help="logical GPUs of the parallel Ray run")
     args = ap.parse_args()
+    if args.jobs < 2:
+        ap.error("--jobs must be at least 2 (the overhead is measured between jobs)")
     n = args.jobs
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "180")
     with tempfile.TemporaryDirectory() as tmp:

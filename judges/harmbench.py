@@ -353,9 +353,12 @@ class HarmBenchServer(HarmBenchJudge, OpenAIJudge):
 
     def _reply(self, resp: Any, calls: int) -> Reply:
         text = self._content(resp)
+        reply = self._cached_reply(resp, text or "")
         if text is None:
+            self.acct.prompt_tokens += reply.prompt_tokens  # billed all the same, as OpenAIJudge counts
+            self.acct.completion_tokens += reply.completion_tokens
             raise JudgeCallError("completion without text", calls=calls, retries=calls - 1)
-        return Reply(self._cached_reply(resp, text), calls=calls, retries=calls - 1)
+        return Reply(reply, calls=calls, retries=calls - 1)
 
 
 _BACKEND_CLASSES: dict[str, type[HarmBenchJudge]] = {

@@ -21,7 +21,7 @@ from mis_eval.core.record import RunRecord
 from mis_eval.core.samples import Sample
 from mis_eval.leaderboard.sources import judge_key
 from mis_eval.pipeline import DEFAULT_MAX_UNUSABLE, record_run
-from mis_eval.records import read_run_samples
+from mis_eval.records import find_runs, read_run_samples
 from mis_tasks.registry import benchmarks
 
 
@@ -51,22 +51,37 @@ def _group(rec: RunRecord) -> tuple[str, str, str]:
 
 
 def pooled_records(records: Sequence[RunRecord], results_dir: Path | str) -> list[RunRecord]:
-    """The pooled records the given (just written) records complete, written next to them."""
+    """The pooled records the given (just written) records complete, written next to them.
+
+    A member not among `records` is the newest stored record of it in `results_dir` (same model,
+    judge and --limit): judging one relation again writes the pool again, never leaving a pool of
+    replaced records newest.
+    """
     results = Path(results_dir)
+    stored: list[RunRecord] | None = None  # read once, only when a pool lacks a member
     out: list[RunRecord] = []
     for bench in benchmarks().values():
         for pooled, members in bench.pooled.items():
             groups: dict[tuple[str, str, str], dict[str, RunRecord]] = {}
             for rec in records:
                 if rec.task.name in members and rec.run_id:
-                    newest = groups.setdefault(_group(rec), {})
-                    old = newest.get(rec.task.name)
-                    if old is None or rec.finished_at >= old.finished_at:
-                        newest[rec.task.name] = rec
-            for found in groups.values():
+                    _keep_newest(groups.setdefault(_group(rec), {}), rec)
+            for key, found in groups.items():
+                if missing := set(members) - set(found):
+                    if stored is None:
+                        stored = [r for _, r in find_runs([results], [])] if results.is_dir() else []
+                    for rec in stored:
+                        if rec.task.name in missing and rec.run_id and _group(rec) == key:
+                            _keep_newest(found, rec)
                 if set(found) == set(members):
                     out.append(_pool(pooled, [found[m] for m in members], results))
     return out
+
+
+def _keep_newest(found: dict[str, RunRecord], rec: RunRecord) -> None:
+    old = found.get(rec.task.name)
+    if old is None or rec.finished_at >= old.finished_at:
+        found[rec.task.name] = rec
 
 
 def _pool(task: str, members: Sequence[RunRecord], results: Path) -> RunRecord:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -119,11 +120,13 @@ class MultiImageModel(lmms):
         if not self.pretrained:
             raise ValueError(f"{self.family.model_id} needs pretrained=<checkpoint path or hub id>")
         self.model_type = ""
-        if self.family.architectures:  # the generic family: this architecture's quirks (models/generic.py)
+        if self.family.verify_image_spans:  # generic family: its quirks for this model type
             self.model_type = read_model_type(self.pretrained)
             self.family = self.family.for_model_type(self.model_type)
         if image_marker and not self.family.verify_image_spans:
             raise ValueError(f"image_marker= applies to the generic family only, not {self.family.name}")
+        if image_marker:  # the model arg wins over the architecture's quirk
+            self.family = dataclasses.replace(self.family, image_marker=str(image_marker))
         self.backend_name = choose_backend(str(backend), self.family)
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens else None
         remote = self.family.trust_remote_code if trust_remote_code is None else bool(trust_remote_code)
@@ -131,7 +134,6 @@ class MultiImageModel(lmms):
             trust_remote_code=remote,
             max_images=int(max_images) if max_images else None,
             processor_kwargs=parse_json_arg("processor_kwargs", processor_kwargs),
-            image_marker=str(image_marker) if image_marker else None,
         )
         extra: dict[str, Any] = {}
         keep_checkpoint_sampling = str(checkpoint_sampling).lower() in ("1", "true", "yes")

@@ -20,7 +20,7 @@ from model_adapters.hf_loading import (
     load_processor,
     read_model_type,
 )
-from model_adapters.image_spans import ImageSpans, SpanGuard
+from model_adapters.image_spans import SpanGuard
 from model_adapters.params import GenParams
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,6 @@ class HFBackend:
         processor_kwargs: dict[str, Any] | None = None,
         max_images: int | None = None,
         checkpoint_sampling: bool = False,
-        image_marker: str | None = None,
         model: Any = None,
     ) -> None:
         """`model`: an already-built model to serve instead of loading the checkpoint's weights (the
@@ -88,11 +87,7 @@ class HFBackend:
         self.tokenizer.padding_side = "left"
         self.template_owner = family.layout.template_owner(self.processor)
         self.image_token = family.hf_image_token
-        self.guard = (
-            SpanGuard(ImageSpans.of(self.processor, path, image_marker or family.image_marker))
-            if family.verify_image_spans
-            else None
-        )
+        self.guard = SpanGuard.for_family(family, self.processor, path)
         self.batch_size = max(1, int(batch_size))
         self.device = resolve_device(device)
         if model is None:

@@ -18,7 +18,7 @@ from mis_eval.core.vllm_engine import bounded
 from model_adapters.batching import GenRequest, isolate
 from model_adapters.families import Family
 from model_adapters.hf_loading import check_model_type, load_processor, read_model_type
-from model_adapters.image_spans import ImageSpans, SpanGuard
+from model_adapters.image_spans import SpanGuard
 from model_adapters.layouts import ChatLayout
 from model_adapters.params import GenParams
 
@@ -112,7 +112,6 @@ class VLLMBackend:
         max_images: int | None = None,
         trust_remote_code: bool = False,
         processor_kwargs: dict[str, Any] | None = None,
-        image_marker: str | None = None,
         **engine_options: Any,
     ) -> None:
         import_vllm()
@@ -138,11 +137,7 @@ class VLLMBackend:
         self.image_token = family.hf_image_token if _transformers_native(model_type) else None
         tokenizer = getattr(processor, "tokenizer", processor)
         self.stop_token_ids = _token_ids(tokenizer, family, path, trust_remote_code)
-        self.guard = (
-            SpanGuard(ImageSpans.of(processor, path, image_marker or family.image_marker))
-            if family.verify_image_spans
-            else None
-        )
+        self.guard = SpanGuard.for_family(family, processor, path)
         self._llm: Any = None
         self._tp_group: Any = None
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from model_adapters.batching import GenRequest
+from model_adapters.families import Family
 from model_adapters.hf_loading import CheckpointError
 
 
@@ -112,6 +113,13 @@ class SpanGuard:
 
     spans: ImageSpans
     verified: set[int] = field(default_factory=set)
+
+    @classmethod
+    def for_family(cls, family: Family, processor: Any, checkpoint: str) -> SpanGuard | None:
+        """The guard of a family that verifies image spans (the generic one), else None."""
+        if not family.verify_image_spans:
+            return None
+        return cls(ImageSpans.of(processor, checkpoint, family.image_marker))
 
     def judge(self, req: GenRequest, ids: Sequence[int] | BaseException) -> None:
         """`ids`: the input ids the model would see for `req`, or why they could not be made."""

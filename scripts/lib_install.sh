@@ -22,8 +22,10 @@ uv_tool() {
       && "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
         --no-deps --only-binary :all: -r locks/uv.txt >>"$tmp/log" 2>&1 \
       && "$tmp/venv/bin/uv" --version >/dev/null 2>&1; then
-      rm -rf "$dir"
-      mv "$tmp/venv" "$dir" 2>/dev/null || true  # another install may have won the race: use its copy
+      if ! "$dir/bin/uv" --version >/dev/null 2>&1; then  # another install may have won the race: use its copy
+        rm -rf "$dir"
+        mv -T "$tmp/venv" "$dir" 2>/dev/null || true
+      fi
       rm -rf "$tmp"
       # python -m venv writes absolute paths into the scripts; uv is a binary, so the rename is safe
       "$dir/bin/uv" --version >/dev/null 2>&1 || return 1

@@ -77,10 +77,19 @@ compile() {  # compile into $1 (an existing file there gives the preferred pins)
     --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
     --custom-compile-command "bash scripts/lock.sh $PROFILE" -o "$1"
 }
-CHECK_PY=$PY
-[ ! -x .venv/bin/python ] || CHECK_PY=.venv/bin/python  # scripts/check_lock.py needs `packaging`
+# scripts/check_lock.py needs `packaging`: the profile's own venv, else the main one, else Python's
+CHECK_PY=
+for py in "$([ "$PROFILE" = vllm-cpu ] && echo .venv-vllm || echo .venv)/bin/python" .venv/bin/python "$PY"; do
+  if [ -x "$py" ] || command -v "$py" >/dev/null 2>&1; then
+    if "$py" -c 'import packaging' >/dev/null 2>&1; then CHECK_PY=$py; break; fi
+  fi
+done
 static_check() {
   [ "$PROFILE" != uv ] || return 0
+  if [ -z "$CHECK_PY" ]; then
+    echo "scripts/check_lock.py needs the 'packaging' module: run bash scripts/install.sh first" >&2
+    return 1
+  fi
   local cargs=()
   for e in "${EXTRAS[@]}"; do cargs+=(--extra "$e"); done
   for c in "${CONSTRAINTS[@]}"; do cargs+=(-c "$c"); done

@@ -14,18 +14,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from mis_tasks.mir_safetybench.variants import RELATIONS
+
 OUT = Path(__file__).resolve().parents[1] / "mis_eval" / "demo_data" / "mir_safetybench"
-RELATIONS = (
-    "Analogy",
-    "Causality",
-    "Complementarity",
-    "Decomposition",
-    "Relevance",
-    "Spatial_Embedding",
-    "Spatial_Juxtaposition",
-    "Temporal_Continuity",
-    "Temporal_Jump",
-)
 # category -> (original question, objects shown), mild stand-ins for the benchmark's harmful asks
 ITEMS = {
     "Violence": [

@@ -216,6 +216,20 @@ def test_no_pool_without_every_relation_or_across_judges(tmp_path: Path) -> None
     assert pooled_records([*records, rec], tmp_path / "r") == []  # one relation judged by another judge
 
 
+def test_judging_one_relation_again_pools_it_with_the_stored_others(tmp_path: Path) -> None:
+    """The pool is rewritten from the new record and the newest stored record of every other
+    relation, so the pooled rate never stays one of replaced records."""
+    root = _root(tmp_path / "data")
+    first = judged_runs(root, tmp_path / "r", dict.fromkeys(RELATION_TASKS, "S" * 9))
+    (old,) = pooled_records(first, tmp_path / "r")
+    assert old.metrics["ASR"].value == 0
+    (again,) = judged_runs(root, tmp_path / "r", {RELATION_TASKS[0]: "U" * 9})
+    (pooled,) = pooled_records([again], tmp_path / "r")
+    assert pooled.metrics["ASR"].n == 81 and pooled.metrics["ASR"].value == pytest.approx(100 * 9 / 81)
+    assert pooled.source["pooled_from"][0] == again.run_id
+    assert set(pooled.source["pooled_from"][1:]) == {r.run_id for r in first[1:]}
+
+
 def test_gpt4o_on_mir_is_recorded_as_an_approximation(monkeypatch: pytest.MonkeyPatch) -> None:
     """The GPT-4o judges stay available for MIR; never in the classifier's (the paper's) column."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")

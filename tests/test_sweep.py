@@ -84,6 +84,13 @@ GOOD_MODEL = {"id": "demo", "model": "mis_demo", "gpus": 0}
         ({"models": [{**GOOD_MODEL, "model": "mis_qwen"}]}, "models[0].model: unknown lmms-eval model"),
         ({"models": [{**GOOD_MODEL, "benchmarks": ["nope"]}]}, "models[0].benchmarks[0]: no benchmark group"),
         ({"models": [{**GOOD_MODEL, "model_args": {"api_key": "sk-x"}}]}, "models[0].model_args.api_key"),
+        # masked in run records (mis_eval/core/secrets.py), so such a job could never be found done
+        ({"models": [{**GOOD_MODEL, "model_args": {"sig": "abcdefgh"}}]}, "models[0].model_args.sig"),
+        ({"models": [{**GOOD_MODEL, "model_args": {"pwd": "abcdefgh"}}]}, "models[0].model_args.pwd"),
+        (
+            {"models": [{**GOOD_MODEL, "model_args": {"base_url": "http://user:hunter22@h/v1"}}]},
+            "models[0].model_args.base_url: credentials in a URL",
+        ),
         ({"models": [{**GOOD_MODEL, "model_args": {"cache": "x.jsonl"}}]}, "models[0].model_args.cache"),
         ({"models": [{**GOOD_MODEL, "model_args": "batch_size=4"}]}, "models[0].model_args.batch_size"),
         ({"models": [{**GOOD_MODEL, "lmms_eval_args": ["--limit=3"]}]}, "models[0].lmms_eval_args"),

@@ -145,7 +145,11 @@ def _candidate(
         messages.append(f"{path}: task {rec.task.name} but recorded variant {recorded!r}, skipped")
         return None
     # the data version of the items: a variant with a sample per image (MIR `single`) has more samples
-    items = int(rec.task.extra.get("items", rec.task.data.n))
+    try:
+        items = int(rec.task.extra.get("items", rec.task.data.n))
+    except (TypeError, ValueError):
+        messages.append(f"{path}: task.items {rec.task.extra.get('items')!r} is no count, skipped")
+        return None
     judge = judge_key(rec.judge)
     data_key = record_data_key(replace(rec.task, data=replace(rec.task.data, n=items)))
     key = (rec.task.benchmark, rec.model.name, split, judge.sig, data_key.sig, variant)

@@ -52,7 +52,7 @@ def url_secrets(url: str) -> list[str]:
         found.append(info + "@")  # the whole userinfo, however short, with its @
         found += [part for part in info.split(":", 1) if len(part) >= MIN_SECRET]
     query = urlsplit(url).query if "?" in url else ""
-    found += [v for k, v in parse_qsl(query) if _secret_arg(k) and len(v) >= MIN_SECRET]
+    found += [v for k, v in parse_qsl(query) if secret_arg(k) and len(v) >= MIN_SECRET]
     return found
 
 
@@ -61,13 +61,14 @@ def arg_secrets(args: str) -> list[str]:
     found: list[str] = []
     for part in args.split(","):
         name, eq, value = part.partition("=")
-        if eq and _secret_arg(name) and len(value.strip()) >= MIN_SECRET:
+        if eq and secret_arg(name) and len(value.strip()) >= MIN_SECRET:
             found.append(value.strip())
         found += url_secrets(value if eq else part)
     return found
 
 
-def _secret_arg(name: str) -> bool:
+def secret_arg(name: str) -> bool:
+    """Whether an argument of this name holds a secret (its value is masked in run records)."""
     name = name.strip()
     return bool(SECRET_ARG.search(name)) and not _PLACE_NAME.search(name)
 
@@ -81,7 +82,7 @@ def redact_args(args: str) -> str:
     parts = []
     for part in (args or "").split(","):
         name, eq, value = part.partition("=")
-        if eq and _secret_arg(name):
+        if eq and secret_arg(name):
             parts.append(f"{name}={MASK}")
         else:
             parts.append(Scrubber(url_secrets(part))(part))

@@ -12,7 +12,6 @@ and the log, and the sweep goes on with the next job.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
@@ -239,7 +238,9 @@ def regenerate_leaderboard(p: Prepared) -> Any:
     from mis_eval.sweep.status import same_args
 
     aliases = {m.recorded_name(): m.id for m in p.plan.models}
-    for _, rec in find_runs([p.layout.results]) if p.layout.results.is_dir() else []:
+    # bad files are skipped here; the leaderboard build lists them
+    found = find_runs([p.layout.results], []) if p.layout.results.is_dir() else []
+    for _, rec in found:
         for m in p.plan.models:
             if rec.model.adapter == m.model and same_args(rec.model.args, m):
                 aliases[rec.model.name] = m.id
@@ -252,9 +253,3 @@ def regenerate_leaderboard(p: Prepared) -> Any:
             include_limited=p.plan.limits.limit is not None,
         )
     )
-
-
-def environment_note(p: Prepared) -> str:
-    """Which data roots the jobs get (the plan's env over this process's)."""
-    roots = {k: v for k, v in {**os.environ, **p.plan.env}.items() if k.endswith("_DATA_ROOT")}
-    return ", ".join(f"{k}={v}" for k, v in sorted(roots.items())) or "no *_DATA_ROOT set"

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mis_eval.core.secrets import secret_arg, url_secrets
+
 ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # names of secrets (an API key, a token, a password); `..._env` names the variable holding one
@@ -179,11 +181,18 @@ class _Strict:
             if maybe is None:
                 raise self.fail(f"{where}.{k}", "expected a string, number, boolean or mapping")
             pairs.append((k, maybe))
-            if SECRET_NAME.search(k) and not k.lower().endswith("_env"):
+            # refused wherever a run record would mask it: a masked argument never matches the plan
+            if (SECRET_NAME.search(k) or secret_arg(k)) and not k.lower().endswith("_env"):
                 raise self.fail(
                     f"{where}.{k}",
                     "a secret does not belong in a plan (it would be logged): keep it in the "
                     "environment and name the variable (e.g. api_key_env=)",
+                )
+            if url_secrets(maybe):
+                raise self.fail(
+                    f"{where}.{k}",
+                    "credentials in a URL do not belong in a plan (they would be logged): "
+                    "keep them in the environment",
                 )
         return tuple(pairs)
 

@@ -251,9 +251,12 @@ class JobStatus:
 
 
 def _limit_matches(recorded: Any, limit: Any) -> bool:
-    return recorded == limit or (
-        recorded is not None and limit is not None and float(recorded) == float(limit)
-    )
+    if recorded == limit:
+        return True
+    try:  # a recorded limit that is no number (a tampered file) matches nothing
+        return recorded is not None and limit is not None and float(recorded) == float(limit)
+    except (TypeError, ValueError):
+        return False
 
 
 def _lmms_done(layout: Layout, job: Job, task: str, limit: Any) -> bool:
@@ -266,6 +269,8 @@ def _lmms_done(layout: Layout, job: Job, task: str, limit: Any) -> bool:
         if not isinstance(data, dict):
             continue
         config = data.get("config") or {}
+        if not isinstance(config, dict):
+            continue
         if (
             config.get("model") == job.model.model
             and same_args(str(config.get("model_args") or ""), job.model)
@@ -304,7 +309,11 @@ class Assessor:
         from mis_eval.records import find_runs
 
         self.plan, self.layout, self.judges, self.probe, self.state = plan, layout, judges, probe, state
-        runs = find_runs([layout.results]) if layout.results.is_dir() else []
+        # a broken file (a record cut short by a killed job) is named and skipped, never fatal
+        self.problems: list[str] = []
+        runs = find_runs([layout.results], self.problems) if layout.results.is_dir() else []
+        for problem in self.problems:
+            print(f"warning: not used: {problem}", file=sys.stderr)
         self.by_task: dict[str, list[tuple[Path, RunRecord]]] = {}
         for path, rec in runs:
             self.by_task.setdefault(rec.task.name, []).append((path, rec))
@@ -417,9 +426,11 @@ def _measured(assessor: Assessor, target: JudgeTarget, benchmark: str) -> tuple[
         for _, rec in runs:
             acct = rec.accounting
             if rec.task.benchmark == benchmark and target.matches(rec.judge.id) and acct.get("calls"):
-                calls += int(acct["calls"])
-                tokens_in += int(acct.get("prompt_tokens") or 0)
-                tokens_out += int(acct.get("completion_tokens") or 0)
+                try:
+                    c, i, o = (int(acct.get(k) or 0) for k in ("calls", "prompt_tokens", "completion_tokens"))
+                except (TypeError, ValueError):
+                    continue  # counts that are no numbers (a tampered record): not a measurement
+                calls, tokens_in, tokens_out = calls + c, tokens_in + i, tokens_out + o
     return (tokens_in / calls, tokens_out / calls) if calls and tokens_in else None
 
 

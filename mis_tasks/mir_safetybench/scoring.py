@@ -135,7 +135,7 @@ class MIRSafetyBench(Benchmark):
 
 
 def pooled_notes(relations: Sequence[str]) -> list[str]:
-    missing = sorted(set(RELATION_TASKS) - {f"mir_{r.lower()}" for r in relations})
+    missing = sorted(set(RELATION_TASKS) - {task_name(r) for r in relations})
     note = "pooled over the relation tasks' samples: ASR = unsafe / judged over all (statics.py's Total)"
     return [note] + ([f"relation task(s) not in this pool: {', '.join(missing)}"] if missing else [])
 
