@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline = cls(pretrained=pretrained, backend="hf", batch_size=1, **extra)
         timed(baseline, docs[:2], 2)
         out_1, t_1 = timed(baseline, base_docs, a.max_new_tokens)
-        tok_b, tok_1 = count_tokens(baseline, out_b), count_tokens(baseline, out_1)
+        c = Compared(out_b, out_1, t_b, t_1, count_tokens(baseline, out_b), count_tokens(baseline, out_1))
     else:
         c = compare_hf(
             cls,
@@ -205,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             repeat=a.repeat,
             backend=a.backend,
         )
-        out_b, out_1, t_b, t_1 = c.outputs_batched, c.outputs_one, c.seconds_batched, c.seconds_one
-        tok_b, tok_1 = c.tokens_batched, c.tokens_one
+    out_b, out_1, t_b, t_1 = c.outputs_batched, c.outputs_one, c.seconds_batched, c.seconds_one
+    tok_b, tok_1 = c.tokens_batched, c.tokens_one
 
     failed = sum(split_response(t)[1] is not None for t in out_b + out_1)
     same = sum(x == y for x, y in zip(out_b, out_1, strict=False))
@@ -218,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     batch = a.batch_size if a.backend == "hf" else "all"
     print(line(f"batched ({a.backend}, batch {batch})", len(docs), t_b, tok_b))
     print(f"identical outputs on the shared requests: {same}/{len(base_docs)}; failed requests: {failed}")
-    print(f"throughput ratio (tokens/s, batched / one-at-a-time): {(tok_b / t_b) / (tok_1 / t_1):.1f}x")
-    print(f"requests/s ratio (batched / one-at-a-time): {(len(docs) / t_b) / (len(base_docs) / t_1):.1f}x")
+    print(f"throughput ratio (tokens/s, batched / one-at-a-time): {c.token_ratio:.1f}x")
+    print(f"requests/s ratio (batched / one-at-a-time): {c.request_ratio:.1f}x")
     if hf_batched is not None:
         out_h, t_h = hf_batched
         tok_h = count_tokens(baseline, out_h)

@@ -36,6 +36,7 @@ from mis_eval.testing.tiny import (
     QWEN2_VL_TEMPLATE,
     add_video_processor,
     make_tokenizer,
+    qwen_token_ids,
     token_ids,
 )
 from model_adapters.hf_loading import images_only_processor
@@ -200,9 +201,6 @@ def _qwen2_vl(spec: Spec, size: str) -> tuple[Any, Any]:
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     tok = make_tokenizer(QWEN2_VL_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>")
-    image_pad, video_pad, v_start, v_end = token_ids(
-        tok, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"
-    )
     mrope = [4, 6, 6] if size == "tiny" else [16, 24, 24]  # halves of head_dim 32 / 128
     text = text_config(
         spec, size, tok, "<|im_end|>", "<|endoftext|>", rope_scaling={"type": "mrope", "mrope_section": mrope}
@@ -215,10 +213,7 @@ def _qwen2_vl(spec: Spec, size: str) -> tuple[Any, Any]:
     config = Qwen2VLConfig(
         text_config=text,
         vision_config={**vision, "hidden_size": text["hidden_size"]},  # the merger's output width
-        image_token_id=image_pad,
-        video_token_id=video_pad,
-        vision_start_token_id=v_start,
-        vision_end_token_id=v_end,
+        **qwen_token_ids(tok),
     )
     image_processor = Qwen2VLImageProcessorPil(
         size={"shortest_edge": 4 * 28 * 28, "longest_edge": 16384 * 28 * 28},

@@ -115,6 +115,22 @@ def token_ids(tok: Any, *names: str) -> list[int]:
     return [tok.convert_tokens_to_ids(n) for n in names]
 
 
+QWEN_PIXELS = {"shortest_edge": 4 * 28 * 28, "longest_edge": 16 * 28 * 28}  # tiny min/max pixels
+
+
+def qwen_token_ids(tok: Any) -> dict[str, Any]:
+    """The image/video token ids a Qwen-VL style config names (tokenizer of QWEN2_VL_SPECIALS)."""
+    image_pad, video_pad, v_start, v_end = token_ids(
+        tok, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"
+    )
+    return dict(
+        image_token_id=image_pad,
+        video_token_id=video_pad,
+        vision_start_token_id=v_start,
+        vision_end_token_id=v_end,
+    )
+
+
 def _text_config(tok: Any, eos: str, pad: str, **extra: Any) -> dict[str, Any]:
     eos_id, pad_id = token_ids(tok, eos, pad)
     return dict(
@@ -182,9 +198,6 @@ def _qwen2_vl(out: Path) -> Path:
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     tok = make_tokenizer(QWEN2_VL_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>")
-    image_pad, video_pad, v_start, v_end = token_ids(
-        tok, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"
-    )
     config = Qwen2VLConfig(
         text_config=_text_config(
             tok, "<|im_end|>", "<|endoftext|>", rope_scaling={"type": "mrope", "mrope_section": [4, 6, 6]}
@@ -200,13 +213,9 @@ def _qwen2_vl(out: Path) -> Path:
             temporal_patch_size=2,
             initializer_range=INIT,
         ),
-        image_token_id=image_pad,
-        video_token_id=video_pad,
-        vision_start_token_id=v_start,
-        vision_end_token_id=v_end,
+        **qwen_token_ids(tok),
     )
-    pixels = {"shortest_edge": 4 * 28 * 28, "longest_edge": 16 * 28 * 28}  # min/max pixels
-    image_processor = Qwen2VLImageProcessorPil(size=pixels)
+    image_processor = Qwen2VLImageProcessorPil(size=QWEN_PIXELS)
     processor = images_only_processor(Qwen2VLProcessor)(
         image_processor=image_processor, tokenizer=tok, chat_template=QWEN2_VL_TEMPLATE
     )

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from mis_eval.testing.tiny import (
     INIT,
+    QWEN2_VL_SPECIALS,
     QWEN2_VL_TEMPLATE,
+    QWEN_PIXELS,
     WIDTH,
     _rename_weights,
     _save,
+    _siglip_config,
     _text_config,
     make_tokenizer,
+    qwen_token_ids,
     token_ids,
 )
 from model_adapters.hf_loading import images_only_processor
@@ -58,38 +61,16 @@ AYA_TEMPLATE = _typed_template(
     "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>",
     "<|END_OF_TURN_TOKEN|>",
 )
-QWEN_SPECIALS = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-]
-QWEN_PIXELS = {"shortest_edge": 4 * 28 * 28, "longest_edge": 16 * 28 * 28}  # min/max pixels
 MROPE = {"rope_type": "default", "mrope_section": [4, 6, 6], "rope_theta": 10000.0}
 # GLM and Qwen3.5 rotate half of each 32-wide head: 8 frequencies, split over (t, h, w)
 GLM_ROPE = {**MROPE, "mrope_section": [2, 3, 3], "partial_rotary_factor": 0.5}
-
-
-def _qwen_tokens(tok: Any) -> dict[str, Any]:
-    image_pad, video_pad, v_start, v_end = token_ids(
-        tok, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"
-    )
-    return dict(
-        image_token_id=image_pad,
-        video_token_id=video_pad,
-        vision_start_token_id=v_start,
-        vision_end_token_id=v_end,
-    )
 
 
 def _qwen2_5_vl(out: Path) -> Path:
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    tok = make_tokenizer(QWEN_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>")
+    tok = make_tokenizer(QWEN2_VL_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>")
     config = Qwen2_5_VLConfig(
         text_config=_text_config(tok, "<|im_end|>", "<|endoftext|>", rope_parameters=MROPE),
         vision_config=dict(
@@ -105,7 +86,7 @@ def _qwen2_5_vl(out: Path) -> Path:
             fullatt_block_indexes=[1],
             initializer_range=INIT,
         ),
-        **_qwen_tokens(tok),
+        **qwen_token_ids(tok),
     )
     image_processor = Qwen2VLImageProcessorPil(
         size={"shortest_edge": 4 * 28 * 28, "longest_edge": 16 * 28 * 28}
@@ -121,7 +102,7 @@ def _qwen3_vl(out: Path) -> Path:
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    tok = make_tokenizer(QWEN_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>")
+    tok = make_tokenizer(QWEN2_VL_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>")
     text = _text_config(tok, "<|im_end|>", "<|endoftext|>", head_dim=32, rope_parameters=MROPE)
     config = Qwen3VLConfig(
         text_config=text,
@@ -138,7 +119,7 @@ def _qwen3_vl(out: Path) -> Path:
             deepstack_visual_indexes=[0],
             initializer_range=INIT,
         ),
-        **_qwen_tokens(tok),
+        **qwen_token_ids(tok),
     )
     image_processor = Qwen2VLImageProcessorPil(
         size={"shortest_edge": 4 * 32 * 32, "longest_edge": 16 * 32 * 32}, patch_size=16
@@ -148,20 +129,6 @@ def _qwen3_vl(out: Path) -> Path:
     )
     model = Qwen3VLForConditionalGeneration(config)
     return _save(model, processor, tok, "<|im_end|>", "<|endoftext|>", out, "Qwen3VLVideoProcessor")
-
-
-def _siglip(image_size: int, patch_size: int = 14, **extra: Any) -> dict[str, Any]:
-    return dict(
-        model_type="siglip_vision_model",
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        image_size=image_size,
-        patch_size=patch_size,
-        initializer_range=INIT,
-        **extra,
-    )
 
 
 def _gemma3(out: Path) -> Path:
@@ -188,7 +155,7 @@ def _gemma3(out: Path) -> Path:
     text.update(model_type="gemma3_text", bos_token_id=bos, tie_word_embeddings=False)
     config = Gemma3Config(
         text_config=text,
-        vision_config=_siglip(28),
+        vision_config=_siglip_config(28),
         mm_tokens_per_image=4,
         boi_token_index=boi,
         eoi_token_index=eoi,
@@ -306,7 +273,7 @@ def _aya_vision(out: Path) -> Path:
     text = _text_config(tok, "<|END_OF_TURN_TOKEN|>", "<PAD>", head_dim=32, sliding_window=64)
     text.update(model_type="cohere2", layer_types=["sliding_attention", "full_attention"])
     config = AyaVisionConfig(
-        vision_config=_siglip(28),
+        vision_config=_siglip_config(28),
         text_config=text,
         image_token_index=patch_id,
         downsample_factor=2,
@@ -332,7 +299,7 @@ def _qwen3_5(out: Path) -> Path:
     from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration, Qwen3VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    tok = make_tokenizer(QWEN_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>")
+    tok = make_tokenizer(QWEN2_VL_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>")
     text = _text_config(
         tok,
         "<|im_end|>",
@@ -359,7 +326,7 @@ def _qwen3_5(out: Path) -> Path:
             num_position_embeddings=16,
             initializer_range=INIT,
         ),
-        **_qwen_tokens(tok),
+        **qwen_token_ids(tok),
     )
     image_processor = Qwen2VLImageProcessorPil(
         size={"shortest_edge": 4 * 32 * 32, "longest_edge": 16 * 32 * 32}, patch_size=16
