@@ -15,7 +15,7 @@ trap 'rm -rf "$scratch"' EXIT
 "$PY" -m venv "$scratch/venv"
 "$scratch/venv/bin/python" -m pip install -q --upgrade pip
 # torch stays pinned (constraints.txt) so the open torchvision requirement cannot pull a CUDA torch.
-"$scratch/venv/bin/python" -m pip install -q -c constraints.txt ".[dev]"
+"$scratch/venv/bin/python" -m pip install -q -c constraints.txt ".[dev,ray]"  # the extras of the cpu lock
 "$scratch/venv/bin/python" -m pip freeze --exclude-editable | sed 's/ @ .*//' > "$scratch/latest.txt"
 echo "newest allowed versions that differ from locks/cpu.txt:"
 "$scratch/venv/bin/python" - "$scratch/latest.txt" <<'PY' || true
