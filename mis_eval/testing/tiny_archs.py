@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mis_eval.testing.tiny import (
     INIT,
@@ -66,6 +67,22 @@ MROPE = {"rope_type": "default", "mrope_section": [4, 6, 6], "rope_theta": 10000
 GLM_ROPE = {**MROPE, "mrope_section": [2, 3, 3], "partial_rotary_factor": 0.5}
 
 
+def _qwen_vision(**extra: Any) -> dict[str, Any]:
+    """A two-layer Qwen-style vision tower (Qwen2.5-VL, Qwen3-VL, Qwen3.5, GLM-4.1V): `extra` adds
+    the patch size and what the architecture's own config needs."""
+    return dict(
+        depth=2,
+        hidden_size=64,
+        intermediate_size=128,
+        num_heads=4,
+        out_hidden_size=WIDTH,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        initializer_range=INIT,
+        **extra,
+    )
+
+
 def _qwen2_5_vl(out: Path) -> Path:
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -73,24 +90,10 @@ def _qwen2_5_vl(out: Path) -> Path:
     tok = make_tokenizer(QWEN2_VL_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>")
     config = Qwen2_5_VLConfig(
         text_config=_text_config(tok, "<|im_end|>", "<|endoftext|>", rope_parameters=MROPE),
-        vision_config=dict(
-            depth=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_heads=4,
-            out_hidden_size=WIDTH,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            window_size=56,
-            fullatt_block_indexes=[1],
-            initializer_range=INIT,
-        ),
+        vision_config=_qwen_vision(patch_size=14, window_size=56, fullatt_block_indexes=[1]),
         **qwen_token_ids(tok),
     )
-    image_processor = Qwen2VLImageProcessorPil(
-        size={"shortest_edge": 4 * 28 * 28, "longest_edge": 16 * 28 * 28}
-    )
+    image_processor = Qwen2VLImageProcessorPil(size=QWEN_PIXELS)
     processor = images_only_processor(Qwen2_5_VLProcessor)(
         image_processor=image_processor, tokenizer=tok, chat_template=QWEN2_VL_TEMPLATE
     )
@@ -106,19 +109,7 @@ def _qwen3_vl(out: Path) -> Path:
     text = _text_config(tok, "<|im_end|>", "<|endoftext|>", head_dim=32, rope_parameters=MROPE)
     config = Qwen3VLConfig(
         text_config=text,
-        vision_config=dict(
-            depth=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_heads=4,
-            out_hidden_size=WIDTH,
-            patch_size=16,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            num_position_embeddings=16,
-            deepstack_visual_indexes=[0],
-            initializer_range=INIT,
-        ),
+        vision_config=_qwen_vision(patch_size=16, num_position_embeddings=16, deepstack_visual_indexes=[0]),
         **qwen_token_ids(tok),
     )
     image_processor = Qwen2VLImageProcessorPil(
@@ -234,18 +225,7 @@ def _glm4v(out: Path) -> Path:
     text = _text_config(tok, "<|user|>", "<|endoftext|>", rope_parameters=GLM_ROPE)
     config = Glm4vConfig(
         text_config=text,
-        vision_config=dict(
-            depth=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_heads=4,
-            out_hidden_size=WIDTH,
-            image_size=28,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            initializer_range=INIT,
-        ),
+        vision_config=_qwen_vision(image_size=28, patch_size=14),
         image_token_id=image,
         video_token_id=video,
         image_start_token_id=start,
@@ -314,18 +294,7 @@ def _qwen3_5(out: Path) -> Path:
     )
     config = Qwen3_5Config(
         text_config=text,
-        vision_config=dict(
-            depth=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_heads=4,
-            out_hidden_size=WIDTH,
-            patch_size=16,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-            num_position_embeddings=16,
-            initializer_range=INIT,
-        ),
+        vision_config=_qwen_vision(patch_size=16, num_position_embeddings=16),
         **qwen_token_ids(tok),
     )
     image_processor = Qwen2VLImageProcessorPil(
